@@ -1,0 +1,78 @@
+"""afmio: read and write high-speed AFM videos as one stack of frames in nanometres.
+
+>>> import afmio
+>>> stack = afmio.load("movie.asd")                       # doctest: +SKIP
+>>> afmio.save(stack, "movie.h5")                         # doctest: +SKIP
+>>> [f.name for f in afmio.registry.formats()]            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+from .errors import (
+    AfmioError,
+    ChannelNotFoundError,
+    CorruptFileError,
+    MissingDependencyError,
+    OverwriteError,
+    PathNotFoundError,
+    PluginError,
+    ReadError,
+    TruncatedFileError,
+    UnsupportedFormatError,
+    WriteError,
+)
+from .frames import ArrayFrameSource, FrameSource
+from .hookspecs import API_VERSION, DriverSpec, ProbeResult, hookimpl
+from .metadata import FRAME_METADATA_KEYS, build_frame_metadata
+from .registry import Registry
+from .stack import AFMImageStack
+
+__all__ = [
+    "__version__",
+    "API_VERSION",
+    "AFMImageStack",
+    "AfmioError",
+    "ArrayFrameSource",
+    "ChannelNotFoundError",
+    "CorruptFileError",
+    "DriverSpec",
+    "FRAME_METADATA_KEYS",
+    "FrameSource",
+    "MissingDependencyError",
+    "OverwriteError",
+    "PathNotFoundError",
+    "PluginError",
+    "ProbeResult",
+    "ReadError",
+    "Registry",
+    "TruncatedFileError",
+    "UnsupportedFormatError",
+    "WriteError",
+    "build_frame_metadata",
+    "export",
+    "hookimpl",
+    "load",
+    "registry",
+    "save",
+]
+
+#: The shared registry; it discovers installed plugins on first use.
+registry = Registry(discover=True)
+
+
+def load(path: Any, channel: str | None = None, **kwargs: Any) -> AFMImageStack:
+    """Load a file or folder with the shared registry (see :meth:`Registry.load`)."""
+    return registry.load(path, channel=channel, **kwargs)
+
+
+def save(stack: AFMImageStack, path: Any, **kwargs: Any) -> Any:
+    """Save a stack with the shared registry (see :meth:`Registry.save`)."""
+    return registry.save(stack, path, **kwargs)
+
+
+def export(stack: AFMImageStack, folder: Any, base_name: str | None = None, **kwargs: Any) -> Any:
+    """Export a stack in several formats (see :meth:`Registry.export`)."""
+    return registry.export(stack, folder, base_name, **kwargs)

@@ -1,0 +1,98 @@
+"""Frame sources: what backs a lazy stack.
+
+A frame source is anything with ``shape``, ``dtype``, ``read_frame(i)``,
+``read_frames(start, stop)`` and ``close()``. Drivers that read lazily return an
+:class:`~afmio.AFMImageStack` built on one; the stack reads only the frames it is
+asked for. :class:`ArrayFrameSource` wraps an in-memory array and
+:class:`SlicedFrameSource` gives a view of a range of another source.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["FrameSource", "ArrayFrameSource", "SlicedFrameSource"]
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Read frames of a (n_frames, height, width) stack on demand."""
+
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def read_frame(self, index: int) -> np.ndarray:
+        """Return frame ``index`` (0 <= index < n_frames) as a new 2-D array."""
+        ...
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        """Return frames ``start:stop`` as a new 3-D array."""
+        ...
+
+    def close(self) -> None:
+        """Release the file; later reads may fail."""
+        ...
+
+
+class ArrayFrameSource:
+    """A frame source over an array already in memory."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        if array.ndim != 3:
+            raise ValueError(f"a frame source needs a 3-D array, got shape {array.shape}")
+        self._array = array
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self._array.shape)  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._array.dtype
+
+    def read_frame(self, index: int) -> np.ndarray:
+        return np.array(self._array[index])
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        return np.array(self._array[start:stop])
+
+    def close(self) -> None:
+        pass
+
+
+class SlicedFrameSource:
+    """A contiguous range ``[start, stop)`` of another source, sharing its file."""
+
+    def __init__(self, base: FrameSource, start: int, stop: int) -> None:
+        n = base.shape[0]
+        start, stop, _ = slice(start, stop).indices(n)
+        self._base = base
+        self._start = start
+        self._stop = max(start, stop)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        _, h, w = self._base.shape
+        return (self._stop - self._start, h, w)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._base.dtype
+
+    def read_frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self._stop - self._start:
+            raise IndexError(f"frame {index} out of range for {self.shape[0]} frames")
+        return self._base.read_frame(self._start + index)
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self.shape[0])
+        return self._base.read_frames(self._start + start, self._start + max(start, stop))
+
+    def close(self) -> None:
+        # The base owns the file; the parent stack closes it.
+        pass

@@ -1,0 +1,178 @@
+"""The plugin contract: what a driver declares and the one hook that declares it.
+
+A plugin is any importable object (usually a module) that implements the hook
+:func:`afmio_drivers`, registered under the ``afmio.drivers`` entry-point group::
+
+    # pyproject.toml of a third-party distribution
+    [project.entry-points."afmio.drivers"]
+    gsf = "afmio_gsf.driver"
+
+    # afmio_gsf/driver.py
+    from afmio import DriverSpec, hookimpl
+
+    @hookimpl
+    def afmio_drivers():
+        return [DriverSpec(name="gsf", extensions=(".gsf",), read="afmio_gsf.io:read")]
+
+Declarations are plain data. The functions they name (``"module:function"``) are
+imported only when a file actually needs them, so listing formats and choosing a
+driver never imports heavy libraries.
+
+Function signatures a driver provides (every one receives a :class:`pathlib.Path`):
+
+``read(path, *, channel=None, lazy=False, **options) -> AFMImageStack``
+    ``channel=None`` means the file's default channel. A driver without lazy support
+    ignores ``lazy``.
+``write(stack, path, **options) -> None``
+    Writes to exactly ``path`` (a temporary name chosen by the registry, which renames
+    it into place on success). ``raw=True`` has already been applied.
+``probe(path) -> ProbeResult``
+    Reads headers only.
+``channels(path) -> list[str]``
+    Channel names as the file spells them.
+``sniff(path) -> bool | None``
+    A cheap content check: False = not mine, True = mine, None = cannot tell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pluggy
+
+__all__ = ["API_VERSION", "DriverSpec", "ProbeResult", "hookimpl", "hookspec", "afmio_drivers"]
+
+#: The contract version this afmio implements. A spec declaring another is refused.
+API_VERSION = 1
+
+hookspec = pluggy.HookspecMarker("afmio")
+hookimpl = pluggy.HookimplMarker("afmio")
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
+_CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """What a driver claims, as plain data.
+
+    Parameters
+    ----------
+    name : str
+        Unique driver name, lower case (``"asd"``, ``"ome-tiff"``). Used as ``format=``.
+    aliases : tuple of str
+        Other names accepted as ``format=`` (``("tif", "tiff")``).
+    description : str
+        One line for ``afmio formats``.
+    extensions : tuple of str
+        Lower-case suffixes with the dot, possibly multi-part (``".ome.tif"``). For a
+        folder driver: the single-file extensions it also accepts, or the folder's own
+        suffix (``".ome.zarr"``).
+    kind : {"file", "folder"}
+        Whether the driver's input (and output) is one file or a folder.
+    member_patterns : tuple of str
+        Folder drivers: case-insensitive globs over member file names (``"*.jpk"``).
+    read, write, probe, channels, sniff : str or None
+        ``"module:function"`` references, imported on first use.
+    lazy : bool
+        ``read`` supports ``lazy=True``.
+    priority : int
+        Higher wins when two drivers claim the same file equally well.
+    api_version : int
+        The contract version the spec was written for.
+    """
+
+    name: str
+    extensions: tuple[str, ...] = ()
+    kind: Literal["file", "folder"] = "file"
+    read: str | None = None
+    write: str | None = None
+    probe: str | None = None
+    channels: str | None = None
+    sniff: str | None = None
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    member_patterns: tuple[str, ...] = ()
+    lazy: bool = False
+    priority: int = 0
+    api_version: int = API_VERSION
+
+    def problems(self) -> list[str]:
+        """Return what is wrong with this declaration (empty when valid)."""
+        found: list[str] = []
+        if self.api_version != API_VERSION:
+            found.append(
+                f"declares api_version {self.api_version!r}, but this afmio "
+                f"supports api_version {API_VERSION}"
+            )
+            return found
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            found.append(f"invalid name {self.name!r} (lower-case letters, digits, '-', '_', '.')")
+        for alias in self.aliases:
+            if not isinstance(alias, str) or not _NAME_RE.match(alias):
+                found.append(f"invalid alias {alias!r}")
+        if self.kind not in ("file", "folder"):
+            found.append(f"kind must be 'file' or 'folder', not {self.kind!r}")
+        for ext in self.extensions:
+            if not isinstance(ext, str) or not ext.startswith(".") or ext != ext.lower() or len(ext) < 2:
+                found.append(f"extension {ext!r} must be lower case and start with '.'")
+        if self.kind == "folder" and not (self.member_patterns or self.extensions):
+            found.append("a folder driver needs member_patterns or extensions")
+        if self.member_patterns and self.kind != "folder":
+            found.append("member_patterns only make sense for kind='folder'")
+        if self.read is None and self.write is None:
+            found.append("declares neither read nor write")
+        for role in ("read", "write", "probe", "channels", "sniff"):
+            ref = getattr(self, role)
+            if ref is not None and (not isinstance(ref, str) or not _CALLABLE_RE.match(ref)):
+                found.append(f"{role} must be a 'module:function' string, not {ref!r}")
+        if self.lazy and self.read is None:
+            found.append("lazy=True without a reader")
+        if not isinstance(self.priority, int):
+            found.append(f"priority must be an int, not {self.priority!r}")
+        return found
+
+
+@dataclass
+class ProbeResult:
+    """What a header-only look at a file tells.
+
+    Attributes
+    ----------
+    n_frames : int
+    frame_shape : tuple of int
+        ``(height, width)`` in pixels.
+    channels : list of str
+        Channel names as the file spells them.
+    default_channel : str or None
+        What ``channel=None`` would load.
+    pixel_size_nm, pixel_size_y_nm : float or None
+        nm per pixel along x and y.
+    z_unit : str or None
+        Unit of the default channel's values after conversion.
+    frame_times : list of float or None
+        Seconds since frame 0, when cheap to know.
+    acquisition : dict
+        Instrument facts (version, scan direction, ...).
+    """
+
+    n_frames: int
+    frame_shape: tuple[int, int]
+    channels: list[str] = field(default_factory=list)
+    default_channel: str | None = None
+    pixel_size_nm: float | None = None
+    pixel_size_y_nm: float | None = None
+    z_unit: str | None = None
+    frame_times: list[float] | None = None
+    acquisition: dict[str, Any] = field(default_factory=dict)
+
+
+@hookspec
+def afmio_drivers() -> list[DriverSpec]:  # type: ignore[empty-body]
+    """Return the drivers this plugin provides.
+
+    Called once per plugin when the registry discovers plugins. Must be cheap: return
+    declarations only, import nothing heavy.
+    """

@@ -1,0 +1,441 @@
+"""The registry: discovers drivers, chooses one for a path, and runs it safely.
+
+``afmio.registry`` is the shared instance; it discovers plugins from the
+``afmio.drivers`` entry-point group the first time it is used. ``Registry()``
+builds an isolated instance that sees only the plugins handed to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .atomic import atomic_output, full_suffix
+from .drivers import Driver, FormatInfo
+from .errors import (
+    AfmioError,
+    CorruptFileError,
+    PathNotFoundError,
+    PluginError,
+    ReadError,
+    UnsupportedFormatError,
+)
+from .hookspecs import DriverSpec, ProbeResult
+from .naming import export_stem
+from .resolution import Resolution, find_by_name, resolve_read, resolve_write
+from .stack import AFMImageStack
+
+__all__ = ["Registry", "PluginProblem", "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "afmio.drivers"
+
+log = logging.getLogger("afmio.registry")
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class PluginProblem:
+    """A plugin (or one of its declarations) that was set aside, and why."""
+
+    plugin: str
+    detail: str
+    distribution: str | None = None
+
+    def __str__(self) -> str:
+        dist = f" (from {self.distribution})" if self.distribution else ""
+        return f"{self.plugin}{dist}: {self.detail}"
+
+
+class Registry:
+    """Drivers by name, chosen per path, called with errors made clear.
+
+    Parameters
+    ----------
+    plugins : iterable
+        Plugin objects (modules or instances implementing ``afmio_drivers``), or
+        ``(name, plugin)`` pairs, registered in order.
+    discover : bool
+        Also load every plugin of the ``afmio.drivers`` entry-point group (lazily,
+        on first use). False gives an isolated registry.
+    blocked : iterable of str
+        Plugin (entry-point) or distribution names never to load.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[Any] = (),
+        *,
+        discover: bool = False,
+        blocked: Iterable[str] = (),
+    ) -> None:
+        self._pm = pluggy.PluginManager("afmio")
+        self._pm.add_hookspecs(hookspecs)
+        self._pending = list(plugins)
+        self._discover = discover
+        self._blocked = set(blocked)
+        self._drivers: dict[str, Driver] = {}
+        self._problems: list[PluginProblem] = []
+        self._ready = False
+        self._lock = threading.RLock()
+        self._tracing: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ discovery
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            for item in self._pending:
+                name, plugin = item if isinstance(item, tuple) else (None, item)
+                self._add_plugin(plugin, name=name)
+            self._pending.clear()
+            if self._discover:
+                self._discover_entry_points()
+            self._ready = True
+
+    def _discover_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        eps = list(entry_points(group=ENTRY_POINT_GROUP))
+
+        def order(ep: Any) -> tuple[int, str, str]:
+            dist = ep.dist.name if getattr(ep, "dist", None) else ""
+            return (0 if dist == "afmio" else 1, dist, ep.name)
+
+        seen: set[tuple[str, str]] = set()
+        for ep in sorted(eps, key=order):
+            dist_name = ep.dist.name if getattr(ep, "dist", None) else None
+            version = ep.dist.version if getattr(ep, "dist", None) else None
+            if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
+                continue
+            seen.add((ep.name, ep.value))
+            if ep.name in self._blocked or (dist_name and dist_name in self._blocked):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self._problem(ep.name, f"failed to import {ep.value}: {type(exc).__name__}: {exc}", dist_name)
+                continue
+            self._add_plugin(plugin, name=ep.name, distribution=dist_name, version=version)
+
+    def _problem(self, plugin: str, detail: str, distribution: str | None = None) -> None:
+        problem = PluginProblem(plugin, detail, distribution)
+        self._problems.append(problem)
+        import warnings
+
+        warnings.warn(f"afmio plugin set aside: {problem}", RuntimeWarning, stacklevel=4)
+
+    def _add_plugin(
+        self,
+        plugin: Any,
+        *,
+        name: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if name in self._blocked:
+            return
+        try:
+            self._pm.register(plugin, name=name)
+        except Exception as exc:  # pluggy validation, duplicate plugin name
+            self._problem(name, f"cannot register: {exc}", distribution)
+            return
+        others = [p for p in self._pm.get_plugins() if p is not plugin]
+        try:
+            caller = self._pm.subset_hook_caller("afmio_drivers", remove_plugins=others)
+            results = caller()
+        except Exception as exc:
+            self._problem(name, f"afmio_drivers() raised {type(exc).__name__}: {exc}", distribution)
+            self._pm.unregister(plugin)
+            return
+        specs = [spec for result in results for spec in (result or [])]
+        for spec in specs:
+            self._add_spec(spec, name, distribution, version)
+
+    def _add_spec(self, spec: Any, plugin: str, distribution: str | None, version: str | None) -> None:
+        if not isinstance(spec, DriverSpec):
+            self._problem(plugin, f"declared {type(spec).__name__}, not a DriverSpec", distribution)
+            return
+        issues = spec.problems()
+        if issues:
+            self._problem(plugin, f"driver {spec.name!r}: " + "; ".join(issues), distribution)
+            return
+        taken = {n: d for d in self._drivers.values() for n in d.names}
+        clash = [n for n in (spec.name, *spec.aliases) if n.lower() in taken]
+        if clash:
+            owner = taken[clash[0].lower()]
+            self._problem(
+                plugin,
+                f"driver {spec.name!r}: name {clash[0]!r} is already used by driver "
+                f"{owner.name!r} of plugin {owner.plugin!r}; to override a driver, declare a "
+                "new name with a higher priority for the same extensions",
+                distribution,
+            )
+            return
+        self._drivers[spec.name] = Driver(spec, plugin, distribution, version)
+
+    def register(self, plugin: Any, name: str | None = None) -> None:
+        """Register one more plugin object now."""
+        self._ensure()
+        with self._lock:
+            self._add_plugin(plugin, name=name)
+
+    def enable_tracing(self, writer: Callable[[str], Any] | None = None) -> None:
+        """Print pluggy's trace of plugin registration and hook calls (``--debug-plugins``)."""
+        out = writer or (lambda text: sys.stderr.write(text))
+        self._pm.trace.root.setwriter(out)
+        self._tracing = self._pm.enable_tracing()
+
+    # ------------------------------------------------------------------ inspection
+    def drivers(self) -> list[Driver]:
+        """Every valid driver, sorted by name."""
+        self._ensure()
+        return sorted(self._drivers.values(), key=lambda d: d.name)
+
+    def driver(self, name: str) -> Driver:
+        """The driver called ``name`` (or aliased so)."""
+        self._ensure()
+        wanted = name.lower()
+        for d in self._drivers.values():
+            if wanted in d.names:
+                return d
+        raise UnsupportedFormatError(f"no driver named {name!r}; known: {', '.join(sorted(self._drivers))}")
+
+    def problems(self) -> list[PluginProblem]:
+        """Plugins and declarations set aside during discovery."""
+        self._ensure()
+        return list(self._problems)
+
+    def formats(self) -> list[FormatInfo]:
+        """One record per driver: the data behind ``afmio formats``."""
+        return [d.info() for d in self.drivers()]
+
+    def resolve(self, path: PathLike, format: str | None = None, *, mode: str = "read") -> Resolution:
+        """Choose the driver for ``path``; ``mode`` is ``"read"`` or ``"write"``.
+
+        Returns
+        -------
+        Resolution
+            ``.driver``, ``.reason`` and ``.rejected`` (every loser and why).
+        """
+        drivers = self.drivers()
+        p = Path(path)
+        if mode == "write":
+            return resolve_write(drivers, p, format)
+        return resolve_read(drivers, p, format)
+
+    # ------------------------------------------------------------------ calling drivers
+    def _call(self, driver: Driver, role: str, path: Path, *args: Any, **kwargs: Any) -> Any:
+        fn = driver.function(role)
+        _check_options(driver, role, fn, kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except AfmioError:
+            raise
+        except FileNotFoundError as exc:
+            raise PathNotFoundError(getattr(exc, "filename", None) or path) from exc
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ReadError(path, exc.strerror or str(exc)) from exc
+        except OSError as exc:
+            if role == "write":
+                raise
+            raise ReadError(path, f"{type(exc).__name__}: {exc}") from exc
+        except MemoryError:
+            raise
+        except (TypeError, ValueError) as exc:
+            if role == "write":
+                raise
+            raise CorruptFileError(path, f"driver {driver.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            if role == "write":
+                raise
+            raise CorruptFileError(path, f"driver {driver.name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+    def load(
+        self,
+        path: PathLike,
+        channel: str | None = None,
+        format: str | None = None,
+        lazy: bool = False,
+        **options: Any,
+    ) -> AFMImageStack:
+        """Load a file or folder as an :class:`AFMImageStack`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A file, or a folder of frame files.
+        channel : str, optional
+            Channel name (case-insensitive); None or ``"height"`` = the default.
+        format : str, optional
+            Driver name or alias, overriding the choice by extension and content.
+        lazy : bool
+            Read frames on demand (drivers that cannot do so load eagerly and say so
+            in ``provenance["source"]``).
+        **options
+            Driver-specific options (e.g. ``allow_truncated=True`` for ASD).
+        """
+        p = Path(os.fspath(path))
+        res = self.resolve(p, format)
+        driver = res.driver
+        kwargs: dict[str, Any] = dict(options)
+        if driver.spec.lazy:
+            kwargs["lazy"] = lazy
+        stack = self._call(driver, "read", p, p, channel=channel, **kwargs)
+        if not isinstance(stack, AFMImageStack):
+            raise PluginError(driver.plugin, f"driver {driver.name!r} returned {type(stack).__name__}, not a stack")
+        source: dict[str, Any] = {
+            "driver": driver.name,
+            "plugin": driver.plugin,
+            "distribution": driver.distribution,
+            "version": driver.version,
+            "path": str(p.resolve()),
+            "reason": res.reason,
+            "lazy": bool(lazy and driver.spec.lazy),
+        }
+        if lazy and not driver.spec.lazy:
+            source["note"] = f"driver {driver.name!r} cannot read lazily; loaded eagerly"
+        previous = stack.provenance.get("source")
+        if isinstance(previous, dict) and previous:
+            source["previous"] = previous
+        stack.provenance["source"] = source
+        return stack
+
+    def probe(self, path: PathLike, format: str | None = None) -> ProbeResult:
+        """Header-only facts about a file (falls back to a lazy load for drivers without probe)."""
+        p = Path(os.fspath(path))
+        res = self.resolve(p, format)
+        if res.driver.can("probe"):
+            return self._call(res.driver, "probe", p, p)
+        with self.load(p, format=res.driver.name, lazy=True) as stack:
+            return ProbeResult(
+                n_frames=stack.n_frames,
+                frame_shape=stack.image_shape,
+                channels=[stack.channel],
+                default_channel=stack.channel,
+                pixel_size_nm=stack.pixel_size_nm,
+                pixel_size_y_nm=stack.pixel_size_y_nm,
+                z_unit=stack.z_unit,
+                frame_times=stack.get_frame_times(),
+                acquisition=dict(stack.acquisition),
+            )
+
+    def channels(self, path: PathLike, format: str | None = None) -> list[str]:
+        """Channel names of a file, as the file spells them."""
+        p = Path(os.fspath(path))
+        res = self.resolve(p, format)
+        if res.driver.can("channels"):
+            return list(self._call(res.driver, "channels", p, p))
+        return list(self.probe(p, format=res.driver.name).channels)
+
+    def save(
+        self,
+        stack: AFMImageStack,
+        path: PathLike,
+        format: str | None = None,
+        overwrite: bool = False,
+        raw: bool = False,
+        **options: Any,
+    ) -> Path:
+        """Write ``stack`` to ``path`` atomically.
+
+        Parameters
+        ----------
+        stack : AFMImageStack
+        path : str or path-like
+            Output file (or folder, for folder formats).
+        format : str, optional
+            Output driver name or alias; default from the path's extension.
+        overwrite : bool
+            Replace an existing output. Without it an existing path raises
+            :class:`~afmio.errors.OverwriteError`.
+        raw : bool
+            Write the ``processed["raw"]`` snapshot (and its frame metadata) instead of
+            the current data, when the stack has one.
+        **options
+            Writer options (``compression=``, ``cmap=``...).
+
+        Returns
+        -------
+        pathlib.Path
+            The written path.
+        """
+        if not isinstance(stack, AFMImageStack):
+            raise TypeError(f"save() needs an AFMImageStack, got {type(stack).__name__}")
+        target = Path(os.fspath(path))
+        driver = self.resolve(target, format, mode="write").driver
+        source = stack.raw_view() if raw else stack
+        suffix = full_suffix(target, driver.spec.extensions)
+        with atomic_output(target, suffix, overwrite=overwrite, folder=driver.spec.kind == "folder") as tmp:
+            self._call(driver, "write", target, source, tmp, **options)
+        return target
+
+    def export(
+        self,
+        stack: AFMImageStack,
+        folder: PathLike,
+        base_name: str | None = None,
+        formats: Sequence[str] = ("tif", "npz", "h5"),
+        raw: bool = False,
+        overwrite: bool = False,
+        **options: Any,
+    ) -> list[Path]:
+        """Write ``stack`` in several formats at once, with playNano's naming.
+
+        Files are ``<folder>/<base>[_filtered]<ext>``; ``_filtered`` is added when the
+        stack has processed layers other than ``raw`` and ``raw`` is False.
+        Options are passed to each writer that accepts them.
+        """
+        if isinstance(formats, str):
+            formats = [f.strip() for f in formats.split(",") if f.strip()]
+        drivers = [find_by_name(self.drivers(), f, "write").driver for f in formats]
+        stem = export_stem(base_name, stack.file_path, filtered=not raw and stack.has_processing)
+        out_dir = Path(os.fspath(folder))
+        written = []
+        for d in drivers:
+            ext = d.spec.extensions[0] if d.spec.extensions else ""
+            fn = d.function("write")
+            accepted = _accepted_options(fn, options)
+            written.append(
+                self.save(stack, out_dir / f"{stem}{ext}", format=d.name, overwrite=overwrite, raw=raw, **accepted)
+            )
+        return written
+
+
+def _accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return options
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return options
+    return {k: v for k, v in options.items() if k in params}
+
+
+def _check_options(driver: Driver, role: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:
+        allowed = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise TypeError(
+            f"driver {driver.name!r} {role} has no option {unknown[0]!r}; "
+            f"its options: {', '.join(allowed) or '(none)'}"
+        )
