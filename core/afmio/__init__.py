@@ -31,15 +31,14 @@ from .registry import Registry
 from .stack import AFMImageStack
 
 __all__ = [
-    "__version__",
     "API_VERSION",
+    "FRAME_METADATA_KEYS",
     "AFMImageStack",
     "AfmioError",
     "ArrayFrameSource",
     "ChannelNotFoundError",
     "CorruptFileError",
     "DriverSpec",
-    "FRAME_METADATA_KEYS",
     "FrameSource",
     "MissingDependencyError",
     "OverwriteError",
@@ -51,6 +50,7 @@ __all__ = [
     "TruncatedFileError",
     "UnsupportedFormatError",
     "WriteError",
+    "__version__",
     "build_frame_metadata",
     "export",
     "hookimpl",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import AfmioError, OverwriteError, WriteError
 
-__all__ = ["temporary_path_for", "atomic_output", "full_suffix"]
+__all__ = ["atomic_output", "full_suffix", "temporary_path_for"]
 
 
 def full_suffix(path: Path, known: tuple[str, ...] = ()) -> str:

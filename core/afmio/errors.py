@@ -13,16 +13,16 @@ from os import PathLike
 
 __all__ = [
     "AfmioError",
-    "UnsupportedFormatError",
-    "CorruptFileError",
-    "TruncatedFileError",
     "ChannelNotFoundError",
-    "PathNotFoundError",
-    "OverwriteError",
-    "ReadError",
-    "WriteError",
+    "CorruptFileError",
     "MissingDependencyError",
+    "OverwriteError",
+    "PathNotFoundError",
     "PluginError",
+    "ReadError",
+    "TruncatedFileError",
+    "UnsupportedFormatError",
+    "WriteError",
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["FrameSource", "ArrayFrameSource", "SlicedFrameSource"]
+__all__ = ["ArrayFrameSource", "FrameSource", "SlicedFrameSource"]
 
 
 @runtime_checkable

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import pluggy
 
-__all__ = ["API_VERSION", "DriverSpec", "ProbeResult", "hookimpl", "hookspec", "afmio_drivers"]
+__all__ = ["API_VERSION", "DriverSpec", "ProbeResult", "afmio_drivers", "hookimpl", "hookspec"]
 
 #: The contract version this afmio implements. A spec declaring another is refused.
 API_VERSION = 1

@@ -11,7 +11,7 @@ from typing import IO, Any, TypeVar
 
 from .errors import CorruptFileError, TruncatedFileError
 
-__all__ = ["read_exact", "require_size", "natural_sort_key", "progress", "check_allocation"]
+__all__ = ["check_allocation", "natural_sort_key", "progress", "read_exact", "require_size"]
 
 T = TypeVar("T")
 

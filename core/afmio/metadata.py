@@ -25,9 +25,9 @@ import numpy as np
 __all__ = [
     "FRAME_METADATA_KEYS",
     "build_frame_metadata",
+    "make_json_safe",
     "normalize_timestamp",
     "normalize_timestamps",
-    "make_json_safe",
     "utc_now_iso",
 ]
 
@@ -59,7 +59,7 @@ def build_frame_metadata(
         "timestamp": _opt_float(timestamp),
         "frame_pixel_size_nm": _opt_float(frame_pixel_size_nm),
         "frame_duration_s": _opt_float(frame_duration_s),
-        "start_epoch_ms": None if start_epoch_ms is None else int(round(float(start_epoch_ms))),
+        "start_epoch_ms": None if start_epoch_ms is None else round(float(start_epoch_ms)),
         "scan_direction": None if scan_direction is None else str(scan_direction),
         "line_rate": _opt_float(line_rate),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["sanitize_output_name", "export_stem"]
+__all__ = ["export_stem", "sanitize_output_name"]
 
 _BAD_CHARS = set('\\/:*?"<>|')
 

@@ -35,7 +35,7 @@ from .naming import export_stem
 from .resolution import Resolution, find_by_name, resolve_read, resolve_write
 from .stack import AFMImageStack
 
-__all__ = ["Registry", "PluginProblem", "ENTRY_POINT_GROUP"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginProblem", "Registry"]
 
 ENTRY_POINT_GROUP = "afmio.drivers"
 

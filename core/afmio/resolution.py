@@ -26,7 +26,7 @@ from pathlib import Path
 from .drivers import Driver
 from .errors import AfmioError, PathNotFoundError, UnsupportedFormatError
 
-__all__ = ["Resolution", "resolve_read", "resolve_write", "find_by_name"]
+__all__ = ["Resolution", "find_by_name", "resolve_read", "resolve_write"]
 
 log = logging.getLogger("afmio.resolution")
 

@@ -19,7 +19,7 @@ import numpy as np
 from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource
 from .metadata import normalize_timestamps
 
-__all__ = ["AFMImageStack", "Z_UNITS", "normalize_z_unit", "empty_provenance"]
+__all__ = ["Z_UNITS", "AFMImageStack", "empty_provenance", "normalize_z_unit"]
 
 #: The small vocabulary of value units; a file's own unit string is kept otherwise.
 Z_UNITS = ("nm", "V", "deg")
@@ -317,7 +317,7 @@ class AFMImageStack:
         raw = self.processed["raw"]
         meta = self.state_backups.get("frame_metadata_before_edit", self.frame_metadata)
         meta = [dict(m) for m in meta][: raw.shape[0]]
-        for i in range(len(meta), raw.shape[0]):
+        for _ in range(len(meta), raw.shape[0]):
             meta.append({"timestamp": None, "frame_pixel_size_nm": self.pixel_size_nm})
         view = AFMImageStack(
             raw,

@@ -1,0 +1,274 @@
+"""Registry behaviour: plugin isolation, load/save wrapping, atomic writes, export naming."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from afmio import (
+    AFMImageStack,
+    CorruptFileError,
+    DriverSpec,
+    OverwriteError,
+    PluginError,
+    Registry,
+    WriteError,
+    hookimpl,
+)
+from afmio.synthetic import synthetic_stack
+from afmio_testdata.toy import make_plugin, npy_read, npy_write
+
+GOOD = DriverSpec(name="toy", extensions=(".npy",), read="@read", write="@write")
+
+
+def _good_plugin():
+    return make_plugin([GOOD], read=npy_read, write=npy_write)
+
+
+def test_broken_plugins_are_isolated():
+    class Raises:
+        @hookimpl
+        def afmio_drivers(self):
+            raise RuntimeError("boom")
+
+    class NotASpec:
+        @hookimpl
+        def afmio_drivers(self):
+            return ["not a spec"]
+
+    future = make_plugin([DriverSpec(name="future", extensions=(".f",), read="@read", api_version=2)],
+                         read=npy_read)
+    invalid = make_plugin([DriverSpec(name="Bad Name", extensions=("npy",), read="x")])
+    dup = make_plugin([DriverSpec(name="toy", extensions=(".npy",), read="@read")], read=npy_read)
+    with pytest.warns(RuntimeWarning, match="set aside"):
+        reg = Registry([_good_plugin(), ("raises", Raises()), ("notspec", NotASpec()), future, invalid, dup])
+        names = [f.name for f in reg.formats()]
+    assert names == ["toy"]
+    problems = {p.plugin: p.detail for p in reg.problems()}
+    assert "boom" in problems["raises"]
+    assert "not a DriverSpec" in problems["notspec"]
+    assert "api_version 2" in problems[future.__name__]
+    assert "invalid name" in problems[invalid.__name__]
+    assert "already used by driver 'toy'" in problems[dup.__name__]
+
+
+def test_spec_problems_listed():
+    spec = DriverSpec(name="x", kind="folder", read="no-colon")
+    issues = spec.problems()
+    assert any("member_patterns or extensions" in i for i in issues)
+    assert any("'module:function'" in i for i in issues)
+    assert DriverSpec(name="x", extensions=(".X",)).problems()  # upper case + no read/write
+
+
+def test_missing_function_module_is_a_plugin_error(tmp_path):
+    reg = Registry([make_plugin([DriverSpec(name="ghost", extensions=(".g",), read="no_such_mod:read")])])
+    (tmp_path / "a.g").write_bytes(b"x")
+    with pytest.raises(PluginError, match="cannot import no_such_mod:read"):
+        reg.load(tmp_path / "a.g")
+
+
+def test_load_sets_source_provenance(tmp_path):
+    reg = Registry([_good_plugin()])
+    stack = synthetic_stack(2, 8, 8)
+    reg.save(stack, tmp_path / "a.npy")
+    loaded = reg.load(tmp_path / "a.npy", lazy=True)
+    src = loaded.provenance["source"]
+    assert src["driver"] == "toy" and src["reason"] == "extension '.npy'"
+    assert src["lazy"] is False and "cannot read lazily" in src["note"]
+    np.testing.assert_array_equal(loaded.data, stack.data)
+
+
+def test_reader_crash_becomes_corrupt_file_error(tmp_path):
+    def bad_read(path, *, channel=None):
+        return [][1]  # IndexError deep inside a driver
+
+    reg = Registry([make_plugin([DriverSpec(name="bad", extensions=(".bad",), read="@read")], read=bad_read)])
+    path = tmp_path / "x.bad"
+    path.write_bytes(b"")
+    with pytest.raises(CorruptFileError) as info:
+        reg.load(path)
+    assert str(path) in str(info.value) and "IndexError" in str(info.value)
+
+
+def test_unknown_option_is_named(tmp_path):
+    reg = Registry([_good_plugin()])
+    reg.save(synthetic_stack(1, 4, 4), tmp_path / "a.npy")
+    with pytest.raises(TypeError, match="no option 'colour'"):
+        reg.load(tmp_path / "a.npy", colour="red")
+
+
+def test_save_refuses_to_overwrite_then_replaces(tmp_path):
+    reg = Registry([_good_plugin()])
+    target = tmp_path / "sub" / "a.npy"
+    reg.save(synthetic_stack(1, 4, 4), target)
+    with pytest.raises(OverwriteError):
+        reg.save(synthetic_stack(2, 4, 4), target)
+    reg.save(synthetic_stack(2, 4, 4), target, overwrite=True)
+    assert np.load(target).shape == (2, 4, 4)
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
+    seen = []
+
+    def half_write(stack, path):
+        seen.append(path)
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise RuntimeError("disk on fire")
+
+    reg = Registry([make_plugin([DriverSpec(name="flaky", extensions=(".ome.tif",), write="@write")],
+                                write=half_write)])
+    target = tmp_path / "movie.ome.tif"
+    target.write_bytes(b"precious")
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        reg.save(synthetic_stack(1, 4, 4), target, overwrite=True)
+    assert target.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.ome.tif"]
+    # The temporary name kept the full suffix so suffix-sniffing libraries behave.
+    assert seen[0].name.startswith(".movie.afmio-") and seen[0].name.endswith(".ome.tif")
+
+
+def test_os_error_in_writer_becomes_write_error(tmp_path):
+    def enospc(stack, path):
+        raise OSError(28, "No space left on device")
+
+    reg = Registry([make_plugin([DriverSpec(name="full", extensions=(".x",), write="@write")], write=enospc)])
+    with pytest.raises(WriteError, match="No space left"):
+        reg.save(synthetic_stack(1, 4, 4), tmp_path / "a.x")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder_gives_write_error(tmp_path):
+    reg = Registry([_good_plugin()])
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(WriteError):
+            reg.save(synthetic_stack(1, 4, 4), ro / "a.npy")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_folder_output_is_atomic(tmp_path):
+    def write_folder(stack, path):
+        path.mkdir()
+        for i, frame in enumerate(stack.iter_frames()):
+            np.save(path / f"{i:03d}.npy", frame)
+
+    def write_folder_fails(stack, path):
+        path.mkdir()
+        (path / "000.npy").write_bytes(b"x")
+        raise ValueError("bad frame")
+
+    specs = [DriverSpec(name="seq", kind="folder", extensions=(".seq",), member_patterns=("*.npy",),
+                        write="@write"),
+             DriverSpec(name="seqbad", kind="folder", extensions=(".bad",), member_patterns=("*.npy",),
+                        write="@bad")]
+    reg = Registry([make_plugin(specs, write=write_folder, bad=write_folder_fails)])
+    out = tmp_path / "movie.seq"
+    reg.save(synthetic_stack(3, 4, 4), out)
+    assert sorted(p.name for p in out.iterdir()) == ["000.npy", "001.npy", "002.npy"]
+    reg.save(synthetic_stack(2, 4, 4), out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["000.npy", "001.npy"]
+    with pytest.raises(ValueError):
+        reg.save(synthetic_stack(2, 4, 4), out, format="seqbad", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.seq"]
+
+
+def test_raw_is_applied_by_the_registry(tmp_path):
+    reg = Registry([_good_plugin()])
+    stack = synthetic_stack(3, 4, 4)
+    stack.processed["raw"] = stack.data.copy()
+    stack.data = stack.data * 0
+    reg.save(stack, tmp_path / "raw.npy", raw=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "raw.npy"), stack.processed["raw"])
+
+
+def test_export_naming_and_filtered_suffix(tmp_path):
+    other = DriverSpec(name="other", aliases=("oth",), extensions=(".oth",), write="@write")
+    reg = Registry([make_plugin([GOOD, other], read=npy_read, write=npy_write)])
+    stack = synthetic_stack(2, 4, 4)
+    paths = reg.export(stack, tmp_path, "run1.asd", formats=["toy", "oth"])
+    assert [p.name for p in paths] == ["run1.npy", "run1.oth"]
+    stack.processed["raw"] = stack.data.copy()
+    stack.processed["step_1_flatten"] = stack.data.copy()
+    assert reg.export(stack, tmp_path, "run1", formats="toy")[0].name == "run1_filtered.npy"
+    assert reg.export(stack, tmp_path, "run1", formats=["toy"], raw=True, overwrite=True)[0].name == "run1.npy"
+    with pytest.raises(ValueError, match="Invalid characters"):
+        reg.export(stack, tmp_path, "a*b", formats=["toy"])
+
+
+def test_save_rejects_non_stack(tmp_path):
+    with pytest.raises(TypeError, match="AFMImageStack"):
+        Registry([_good_plugin()]).save(np.zeros((1, 2, 2)), tmp_path / "a.npy")
+
+
+def test_lazy_discovery_is_thread_safe():
+    reg = Registry(discover=True)
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(tuple(f.name for f in reg.formats()))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(results)) == 1 and results[0]
+
+
+def test_default_registry_discovers_builtins_via_entry_points():
+    import afmio
+
+    infos = {f.name: f for f in afmio.registry.formats()}
+    assert infos, "no built-in driver was discovered"
+    for info in infos.values():
+        if info.plugin in {"npz", "hdf5", "asd"}:
+            assert info.distribution == "afmio" and info.version == afmio.__version__
+
+
+def test_blocked_plugins_are_not_loaded():
+    import afmio
+
+    everything = {f.plugin for f in afmio.registry.formats()}
+    assert everything
+    blocked = sorted(everything)[0]
+    reg = Registry(discover=True, blocked=[blocked])
+    assert blocked not in {f.plugin for f in reg.formats()}
+
+
+def test_import_and_formats_stay_light():
+    code = (
+        "import sys, afmio; afmio.registry.formats();"
+        "heavy = [m for m in ('h5py', 'tifffile', 'matplotlib', 'PIL', 'av', 'zarr', 'dask') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_stack_from_real_path_types(tmp_path):
+    reg = Registry([_good_plugin()])
+    stack = AFMImageStack.from_array(np.ones((4, 4), np.float32), 0.5)
+    out = reg.save(stack, str(tmp_path / "single.npy"))
+    assert isinstance(out, Path) and reg.load(out).n_frames == 1
+
+
+def test_unwritable_output_folder_gives_write_error(tmp_path):
+    # Works as root too: a file stands where the output folder should be.
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_bytes(b"")
+    with pytest.raises(WriteError, match="cannot create folder"):
+        Registry([_good_plugin()]).save(synthetic_stack(1, 4, 4), blocker / "a.npy")
