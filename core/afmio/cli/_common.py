@@ -1,0 +1,194 @@
+"""Shared pieces of the command line: output, batch runs, input expansion, progress."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import AfmioError, UnsupportedFormatError
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    "Batch",
+    "HelpFormatter",
+    "UsageError",
+    "error_text",
+    "expand_inputs",
+    "output_stem",
+    "progress_bar",
+    "registry",
+    "say",
+]
+
+T = TypeVar("T")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger("afmio.cli")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps prose but keeps indented lines (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            lines.append(indent + line if line.startswith("  ") or not line else
+                         super()._fill_text(line, width, indent))
+        return "\n".join(lines)
+
+
+class UsageError(Exception):
+    """A command line that cannot work (wrong combination of options); exit code 2."""
+
+
+@dataclass
+class CliState:
+    """Global options every command sees."""
+
+    quiet: bool = False
+    verbose: int = 0
+    debug: bool = False
+
+
+STATE = CliState()
+
+
+def registry() -> Any:
+    """The shared registry (imported late so ``afmio --help`` stays fast)."""
+    from .. import registry as shared
+
+    return shared
+
+
+def say(text: str) -> None:
+    """Print a progress or result line unless ``-q`` was given."""
+    if not STATE.quiet:
+        print(text, flush=True)
+
+
+def error_text(exc: BaseException) -> str:
+    """The message of ``exc`` as the CLI prints it (no traceback, no ``KeyError`` quoting)."""
+    if isinstance(exc, KeyError) and not isinstance(exc, AfmioError) and exc.args:
+        text = str(exc.args[0])
+    else:
+        text = str(exc).strip()
+    if not isinstance(exc, (AfmioError, OSError)):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or type(exc).__name__
+
+
+def progress_bar(items: Iterable[T], *, total: int, desc: str, unit: str = "file") -> Iterator[T]:
+    """A tqdm bar on stderr when it is a terminal and ``-q`` is off; otherwise the items as is."""
+    enabled = (
+        total > 1
+        and not STATE.quiet
+        and sys.stderr.isatty()
+        and os.environ.get("AFMIO_PROGRESS", "1") != "0"
+    )
+    if not enabled:
+        yield from items
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(items, total=total, desc=desc, unit=unit, leave=False)
+
+
+@dataclass
+class Batch:
+    """Run one job per input, keep going past failures, report them all at the end."""
+
+    verb: str
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def run(self, inputs: list[Path], job: Callable[[Path], Iterable[Path]]) -> int:
+        """Call ``job(input)`` for each input; return the exit code."""
+        for path in progress_bar(inputs, total=len(inputs), desc=self.verb):
+            try:
+                for out in job(path):
+                    self.done.append(str(out))
+                    say(f"wrote {out}")
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                if STATE.debug:
+                    raise
+                self.failed.append((str(path), error_text(exc)))
+                if len(inputs) > 1:
+                    print(f"afmio: {self.verb} failed for {path}: {error_text(exc)}", file=sys.stderr)
+                else:
+                    raise
+        if self.failed:
+            print(
+                f"afmio: {len(self.failed)} of {len(inputs)} input(s) failed:",
+                file=sys.stderr,
+            )
+            for path, why in self.failed:
+                first = why.splitlines()[0]
+                print(f"  {path}: {first}", file=sys.stderr)
+            return EXIT_ERROR
+        if len(inputs) > 1:
+            say(f"{len(inputs)} input(s) done, {len(self.done)} file(s) written")
+        return 0
+
+
+def expand_inputs(paths: list[Path], input_format: str | None) -> list[Path]:
+    """Turn command-line inputs into the list of things to load.
+
+    A file, or a folder a folder driver reads (a JPK or NanoScope video), is one
+    input. A folder no folder driver reads but which holds files that file drivers
+    read (a folder of ``.asd`` videos) expands to those files, in natural order.
+    A missing path is kept so the batch reports it.
+    """
+    from ..ioutil import natural_sort_key
+
+    reg = registry()
+    out: list[Path] = []
+    for p in paths:
+        if input_format or not p.is_dir():
+            out.append(p)
+            continue
+        try:
+            reg.resolve(p)
+        except UnsupportedFormatError:
+            members = sorted(
+                (c for c in p.iterdir() if c.is_file() and not c.name.startswith(".")),
+                key=lambda c: natural_sort_key(c.name),
+            )
+            readable = [c for c in members if _readable(reg, c)]
+            if not readable:
+                out.append(p)  # the batch reports the registry's explanation
+                continue
+            log.info("%s: %d readable file(s) in the folder", p, len(readable))
+            out.extend(readable)
+        else:
+            out.append(p)
+    return out
+
+
+def _readable(reg: Any, path: Path) -> bool:
+    try:
+        driver = reg.resolve(path).driver
+    except AfmioError:
+        return False
+    return driver.spec.kind == "file"
+
+
+def output_stem(path: Path) -> str:
+    """The name of an input without its (possibly multi-part) format extension."""
+    from ..atomic import full_suffix
+
+    if path.is_dir():
+        return path.name
+    known = tuple(e for info in registry().formats() for e in info.extensions)
+    suffix = full_suffix(path, known)
+    return path.name[: len(path.name) - len(suffix)] if suffix else path.name

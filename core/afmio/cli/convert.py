@@ -1,0 +1,126 @@
+"""``afmio convert`` and ``afmio export``: batch conversion through the registry.
+
+Both load lazily (frames are read as the writer asks for them), keep going past
+a bad input and report every failure at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ._common import Batch, HelpFormatter, UsageError, expand_inputs, output_stem, registry
+
+__all__ = ["register"]
+
+
+def _output_extension(fmt: str) -> str:
+    """The first extension of the writer called ``fmt`` (``"h5"`` -> ``".h5"``)."""
+    from ..resolution import find_by_name
+
+    driver = find_by_name(registry().drivers(), fmt, "write").driver
+    return driver.spec.extensions[0] if driver.spec.extensions else ""
+
+
+def _is_destination_folder(out: Path, several: bool) -> bool:
+    """OUT is a folder to write into (not the output itself)."""
+    if several:
+        return True
+    if not out.is_dir():
+        return str(out).endswith(("/", "\\"))
+    # An existing folder whose name is a folder format's output (x.ome.zarr) is the target.
+    return not any(d.extension_match(out.name) for d in registry().drivers() if d.can("write"))
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    if len(args.paths) < 2:
+        raise UsageError("convert needs an input and an output: afmio convert IN [IN...] OUT")
+    *raw_inputs, out = args.paths
+    inputs = expand_inputs(raw_inputs, args.input_format)
+    into_folder = _is_destination_folder(out, len(inputs) > 1 or len(raw_inputs) > 1)
+    if into_folder and not args.format:
+        raise UsageError(
+            f"writing into the folder {out} needs --format (for example --format h5); "
+            "see 'afmio formats' for the names"
+        )
+    reg = registry()
+    ext = _output_extension(args.format) if into_folder else ""
+    planned: dict[Path, Path] = {}
+
+    def job(src: Path) -> Iterable[Path]:
+        target = out / f"{output_stem(src)}{ext}" if into_folder else out
+        if target in planned:
+            raise UsageError(f"{src} and {planned[target]} would both be written to {target}")
+        planned[target] = src
+        with reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack:
+            written = reg.save(stack, target, format=args.format, overwrite=args.overwrite, raw=args.raw)
+        return [written]
+
+    return Batch("convert").run(inputs, job)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in args.to.split(",") if f.strip()]
+    if not formats:
+        raise UsageError("--to needs at least one format, for example --to npz,h5,tif,gif")
+    for fmt in formats:
+        _output_extension(fmt)  # unknown names fail before any file is read
+    inputs = expand_inputs(args.inputs, args.input_format)
+    if args.name and len(inputs) > 1:
+        raise UsageError("--name names the output of a single input; drop it to use each input's name")
+    reg = registry()
+    stems: dict[str, Path] = {}
+
+    def job(src: Path) -> Iterable[Path]:
+        stem = args.name or output_stem(src)
+        if stem in stems:
+            raise UsageError(f"{src} and {stems[stem]} would both be exported as {stem!r}")
+        stems[stem] = src
+        with reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack:
+            return reg.export(stack, args.out, stem, formats, raw=args.raw, overwrite=args.overwrite)
+
+    return Batch("export").run(inputs, job)
+
+
+def register(sub: Any) -> None:
+    """Add ``convert`` and ``export`` to the sub-command parser ``sub``."""
+    p = sub.add_parser(
+        "convert",
+        usage="afmio convert [options] IN [IN ...] OUT",
+        help="convert files or folders to another format",
+        description="Convert IN to OUT. With several inputs (or a folder of files), OUT is a folder and "
+                    "--format names the output format. Inputs are read lazily, frame by frame.",
+        epilog="examples:\n  afmio convert movie.asd movie.h5\n"
+               "  afmio convert scans/ movies/ --format ome-tiff\n"
+               "  afmio convert a.asd b.asd out/ --format npz --channel ER",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="IN... OUT",
+                   help="one or more inputs (files or folders), then the output")
+    p.add_argument("--format", "-f", help="output format (default: from OUT's extension)")
+    p.add_argument("--input-format", metavar="FMT", help="force the input driver")
+    p.add_argument("--channel", help="channel to read (default: the height trace)")
+    p.add_argument("--raw", action="store_true", help="write the raw snapshot of a processed bundle")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser(
+        "export",
+        help="write inputs in several formats at once (playNano's export)",
+        description="Write each input as <OUT>/<name>[_filtered].<ext> for every format in --to.",
+        epilog="example:\n  afmio export movie.asd --to npz,h5,tif,gif --out results",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IN")
+    p.add_argument("--to", default="tif,npz,h5", metavar="FMTS",
+                   help="comma-separated formats (default: tif,npz,h5)")
+    p.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
+                   help="output folder (default: ./output, as playNano)")
+    p.add_argument("--name", metavar="BASE", help="output base name (default: the input's name)")
+    p.add_argument("--input-format", metavar="FMT", help="force the input driver")
+    p.add_argument("--channel", help="channel to read (default: the height trace)")
+    p.add_argument("--raw", action="store_true", help="export the raw snapshot of a processed bundle")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,150 @@
+"""``afmio formats``, ``afmio info`` and ``afmio channels``: what afmio and a file offer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ._common import registry
+
+__all__ = ["register"]
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    infos = registry().formats()
+    if args.json:
+        print(json.dumps([i.as_dict() for i in infos], indent=2))
+        return 0
+    rows = [("name", "aliases", "extensions", "kind", "r/w", "lazy", "provided by")]
+    for i in infos:
+        rw = ("r" if i.read else "-") + ("w" if i.write else "-")
+        provider = f"{i.distribution or i.plugin} {i.version or ''}".strip()
+        rows.append((i.name, ",".join(i.aliases) or "-", " ".join(i.extensions) or "-", i.kind, rw,
+                     "yes" if i.lazy else "no", provider))
+    _table(rows)
+    if args.verbose:
+        print()
+        for i in infos:
+            print(f"{i.name}: {i.description}")
+    return 0
+
+
+def _info_record(path: Path, fmt: str | None, channel: str | None) -> dict[str, Any]:
+    reg = registry()
+    res = reg.resolve(path, fmt)
+    probe = reg.probe(path, format=res.driver.name)
+    record: dict[str, Any] = {
+        "path": str(path),
+        "driver": res.driver.name,
+        "reason": res.reason,
+        "rejected": [{"driver": n, "why": w} for n, w in res.rejected],
+        "frames": probe.n_frames,
+        "frame_shape": list(probe.frame_shape),
+        "channels": list(probe.channels),
+        "default_channel": probe.default_channel,
+        "channel": probe.default_channel,
+        "pixel_size_nm": probe.pixel_size_nm,
+        "pixel_size_y_nm": probe.pixel_size_y_nm or probe.pixel_size_nm,
+        "z_unit": probe.z_unit,
+        "frame_times_s": probe.frame_times,
+        "acquisition": dict(probe.acquisition),
+    }
+    if channel is not None:
+        # The probe describes the default channel; read the chosen one's own facts.
+        with reg.load(path, channel=channel, format=res.driver.name, lazy=True) as stack:
+            record.update(
+                channel=stack.channel,
+                frames=stack.n_frames,
+                frame_shape=list(stack.image_shape),
+                pixel_size_nm=stack.pixel_size_nm,
+                pixel_size_y_nm=stack.pixel_size_y_nm,
+                z_unit=stack.z_unit,
+                frame_times_s=stack.get_frame_times(),
+            )
+    times = record["frame_times_s"] or []
+    span = float(times[-1] - times[0]) if len(times) > 1 and times[-1] is not None else None
+    record["time_span_s"] = span
+    record["frame_rate_hz"] = (len(times) - 1) / span if span else None
+    return record
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    record = _info_record(args.path, args.format, args.channel)
+    if args.json:
+        from ..metadata import make_json_safe
+
+        print(json.dumps(make_json_safe(record), indent=2))
+        return 0
+    print(record["path"])
+    print(f"  driver      {record['driver']} ({record['reason']})")
+    if args.verbose:
+        for r in record["rejected"]:
+            print(f"    not {r['driver']}: {r['why']}")
+    h, w = record["frame_shape"]
+    print(f"  frames      {record['frames']} x {h} x {w} (frames x height x width)")
+    channels = ", ".join(record["channels"]) or "-"
+    print(f"  channels    {channels} (default {record['default_channel']})")
+    if record["channel"] != record["default_channel"]:
+        print(f"  channel     {record['channel']}")
+    px, py = record["pixel_size_nm"], record["pixel_size_y_nm"]
+    if px:
+        square = "" if py is None or abs(py - px) <= 1e-9 * px else " (non-square pixels)"
+        print(f"  pixel size  {px:.6g} x {py:.6g} nm (x, y){square}")
+        print(f"  scan size   {px * w:.6g} x {py * h:.6g} nm")
+    print(f"  z unit      {record['z_unit'] or 'unknown'}")
+    if record["time_span_s"]:
+        print(f"  time span   {record['time_span_s']:.6g} s ({record['frame_rate_hz']:.4g} frames/s)")
+    elif record["frames"] > 1:
+        print("  time span   unknown (no timing in the header)")
+    for key, value in record["acquisition"].items():
+        print(f"  {key:<11} {value}")
+    return 0
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    reg = registry()
+    names = reg.channels(args.path, format=args.format)
+    if args.json:
+        default = None
+        try:
+            default = reg.probe(args.path, format=args.format).default_channel
+        except Exception:  # the list is what was asked for; the default is a bonus
+            default = None
+        print(json.dumps({"path": str(args.path), "channels": names, "default": default}, indent=2))
+        return 0
+    for name in names:
+        print(name)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``formats``, ``info`` and ``channels`` to the sub-command parser ``sub``."""
+    p = sub.add_parser("formats", help="list the formats afmio can read and write",
+                       description="List every driver: names, extensions, read/write, lazy, provider.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_formats)
+
+    p = sub.add_parser("info", help="what a file holds and which driver reads it",
+                       description="Show what the header says (frames, channels, pixel size, z unit, "
+                                   "timing, acquisition facts) and which driver was chosen and why. "
+                                   "-v also lists the drivers that were not chosen.")
+    p.add_argument("path", type=Path, help="a file, or a folder of frame files")
+    p.add_argument("--format", "--input-format", dest="format", metavar="FMT", help="force the input driver")
+    p.add_argument("--channel", help="describe this channel instead of the default one")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("channels", help="list the channels of a file, one per line",
+                       description="List channel names as the file spells them (use them with --channel).")
+    p.add_argument("path", type=Path)
+    p.add_argument("--format", "--input-format", dest="format", metavar="FMT", help="force the input driver")
+    p.add_argument("--json", action="store_true", help="machine-readable output, with the default channel")
+    p.set_defaults(func=cmd_channels)

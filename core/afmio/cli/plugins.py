@@ -1,0 +1,56 @@
+"""``afmio plugins``: which plugins provide which drivers, and what was set aside."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ._common import EXIT_ERROR, registry
+
+__all__ = ["register"]
+
+_ROLES = ("read", "write", "probe", "channels", "sniff")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    reg = registry()
+    by_plugin: dict[str, list[Any]] = {}
+    for driver in reg.drivers():
+        by_plugin.setdefault(driver.plugin, []).append(driver)
+    for plugin, drivers in sorted(by_plugin.items()):
+        first = drivers[0]
+        dist = f"{first.distribution} {first.version or ''}".strip() if first.distribution else "(not installed)"
+        names = ", ".join(d.name for d in drivers)
+        print(f"{plugin:<12} {dist:<16} {names}")
+    problems = [str(p) for p in reg.problems()]
+    if args.check:
+        # Import every declared function: a typo in a "module:function" string shows up now,
+        # not when a user first opens such a file.
+        for driver in reg.drivers():
+            for role in _ROLES:
+                if not driver.can(role):
+                    continue
+                try:
+                    driver.function(role)
+                except Exception as exc:
+                    problems.append(f"{driver.plugin}: {exc}")
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    if args.check:
+        n = len(reg.drivers())
+        print(f"{n} driver(s) in {len(by_plugin)} plugin(s); {len(problems)} problem(s)")
+        return EXIT_ERROR if problems else 0
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``plugins`` to the sub-command parser ``sub``."""
+    p = sub.add_parser(
+        "plugins",
+        help="list plugins and their drivers; --check fails on any problem",
+        description="List the plugins found through the 'afmio.drivers' entry points and the drivers each "
+                    "declares. --check also imports every declared function and exits 1 on any problem.",
+    )
+    p.add_argument("--check", action="store_true", help="import every driver function; exit 1 on problems")
+    p.set_defaults(func=cmd_plugins)
