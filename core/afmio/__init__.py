@@ -57,6 +57,7 @@ __all__ = [
     "load",
     "registry",
     "save",
+    "to_dask",
 ]
 
 #: The shared registry; it discovers installed plugins on first use.
@@ -71,6 +72,13 @@ def load(path: Any, channel: str | None = None, **kwargs: Any) -> AFMImageStack:
 def save(stack: AFMImageStack, path: Any, **kwargs: Any) -> Any:
     """Save a stack with the shared registry (see :meth:`Registry.save`)."""
     return registry.save(stack, path, **kwargs)
+
+
+def to_dask(path_or_paths: Any, channel: str | None = None, **kwargs: Any) -> Any:
+    """A Dask array over one or several files (needs ``afmio[dask]``; see :mod:`afmio.daskio`)."""
+    from .daskio import to_dask as _to_dask
+
+    return _to_dask(path_or_paths, channel, **kwargs)
 
 
 def export(stack: AFMImageStack, folder: Any, base_name: str | None = None, **kwargs: Any) -> Any:

@@ -1,0 +1,124 @@
+"""Hand big or many files to Dask: ``afmio.to_dask(paths)`` builds a lazy Dask array.
+
+Each chunk is a block of frames read by a small task that opens the file lazily
+through the registry (one open file per worker process and file, cached), so the
+graph pickles cleanly and runs on ``dask.distributed`` workers in other processes.
+Needs the optional extra ``afmio[dask]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CorruptFileError, MissingDependencyError
+
+__all__ = ["close_cached_files", "to_dask"]
+
+_cache_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _open_lazy(path: str, channel: str | None, fmt: str | None) -> Any:
+    from . import registry
+
+    stack = registry.load(path, channel=channel, format=fmt, lazy=True)
+    _opened.append(stack)
+    return stack
+
+
+def close_cached_files() -> None:
+    """Close the files this process keeps open for Dask tasks."""
+    with _cache_lock:
+        for stack in _open_stacks():
+            stack.close()
+        _open_lazy.cache_clear()
+
+
+def _open_stacks() -> list[Any]:
+    # lru_cache keeps no public view of its values; track them beside it.
+    return list(_opened)
+
+
+_opened: list[Any] = []
+
+
+def _read_block(path: str, channel: str | None, fmt: str | None, start: int, stop: int) -> np.ndarray:
+    with _cache_lock:
+        stack = _open_lazy(path, channel, fmt)
+    # On a lazy stack the slice is lazy too: .data reads just these frames.
+    return np.asarray(stack[start:stop].data)
+
+
+def to_dask(
+    path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    channel: str | None = None,
+    *,
+    format: str | None = None,
+    frames_per_chunk: int = 1,
+) -> Any:
+    """Return a Dask array ``(frames, height, width)`` over one file or several.
+
+    Parameters
+    ----------
+    path_or_paths : path or sequence of paths
+        Files (or folders) to read. Several files are joined along the frame axis;
+        their frame shapes must agree.
+    channel : str, optional
+        Channel to read (default: each file's default channel).
+    format : str, optional
+        Force the input driver.
+    frames_per_chunk : int
+        Frames per Dask chunk (1 = one chunk per frame).
+
+    Returns
+    -------
+    dask.array.Array
+        With ``.attrs``: ``timestamps`` (per file, seconds since its first frame),
+        ``pixel_size_nm``, ``pixel_size_y_nm``, ``z_unit``, ``channel``, ``files``,
+        ``frames_per_file`` and ``frame_metadata``. Arrays derived from it by Dask
+        operations do not carry ``.attrs``; keep the original for the metadata.
+    """
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:
+        raise MissingDependencyError("dask", "dask", "afmio.to_dask") from exc
+    if frames_per_chunk < 1:
+        raise ValueError("frames_per_chunk must be at least 1")
+    from . import registry
+
+    paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
+    if not paths:
+        raise ValueError("to_dask needs at least one path")
+    pieces, attrs = [], {"timestamps": [], "files": [], "frames_per_file": [], "frame_metadata": []}
+    shape0 = None
+    for p in paths:
+        path = str(Path(p).resolve())
+        with registry.load(path, channel=channel, format=format, lazy=True) as stack:
+            n, h, w = stack.shape
+            dtype = stack.dtype
+            if shape0 is None:
+                shape0 = (h, w)
+                attrs.update(pixel_size_nm=stack.pixel_size_nm, pixel_size_y_nm=stack.pixel_size_y_nm,
+                             z_unit=stack.z_unit, channel=stack.channel)
+            elif (h, w) != shape0:
+                raise CorruptFileError(path, f"frames are {h} x {w}, but {paths[0]} has {shape0[0]} x {shape0[1]}")
+            fmt = stack.provenance["source"]["driver"]
+            attrs["timestamps"].append(stack.get_frame_times())
+            attrs["frame_metadata"].append(stack.frame_metadata)
+        attrs["files"].append(path)
+        attrs["frames_per_file"].append(n)
+        for start in range(0, n, frames_per_chunk):
+            stop = min(n, start + frames_per_chunk)
+            block = dask.delayed(_read_block, pure=True)(path, channel, fmt, start, stop)
+            pieces.append(da.from_delayed(block, shape=(stop - start, h, w), dtype=dtype))
+    array = da.concatenate(pieces, axis=0) if len(pieces) > 1 else pieces[0]
+    array.attrs = attrs
+    return array
