@@ -37,7 +37,7 @@ def test_single_file_chunks_and_metadata(files):
 
 
 def test_several_files_on_a_local_cluster(files):
-    paths, stacks = files
+    paths, _ = files
     arr = afmio.to_dask(paths)
     assert arr.shape == (12, 16, 20) and arr.attrs["frames_per_file"] == [3, 5, 4]
     expected = np.concatenate([afmio.load(p).data for p in paths])

@@ -337,7 +337,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             for key, arr in root[group_name].arrays():
                 target[key] = np.asarray(arr[...]).astype(cast)
     if not lazy:
-        stack.data  # materialise, then release the store
+        _ = stack.data  # materialise, then release the store
         source.close()
     return stack
 
