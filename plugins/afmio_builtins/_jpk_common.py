@@ -1,0 +1,299 @@
+"""Helpers shared by the two JPK drivers (``jpk`` TIFF frames and ``h5-jpk`` movies).
+
+Units, JPK date strings, the text blobs JPK writes (``key : value`` lines), channel
+names, frame timing, and the affine raw-integer -> float32 conversion. Light on
+purpose: numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from afmio.stack import normalize_z_unit
+
+__all__ = [
+    "LENGTH_TO_NM",
+    "FrameTiming",
+    "ValueScale",
+    "as_bool",
+    "channel_key",
+    "decode",
+    "epoch_ms",
+    "frame_timing",
+    "is_bidirectional",
+    "parse_jpk_date",
+    "parse_settings",
+    "scale_into",
+    "value_scale",
+]
+
+#: Length units JPK writes, and the factor that takes each to nanometres.
+LENGTH_TO_NM: dict[str, float] = {
+    "m": 1e9,
+    "cm": 1e7,
+    "mm": 1e6,
+    "um": 1e3,
+    "µm": 1e3,  # micro sign
+    "μm": 1e3,  # Greek mu
+    "nm": 1.0,
+    "pm": 1e-3,
+}
+
+#: The interlace key of JPK's settings text (HS-AFM bidirectional slow axis).
+INTERLACE_KEY = "fast-imaging.feed-forward-parameters.yaxis.interlace"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ValueScale:
+    """``value = raw * multiplier + offset`` in ``z_unit`` (lengths already in nm).
+
+    Attributes
+    ----------
+    multiplier, offset : float
+        Map the stored integers straight to the output unit.
+    z_unit : str
+        ``"nm"`` for any length, otherwise the file's unit (``"V"``, ``"deg"``...).
+    file_unit : str or None
+        The unit as the file declares it (``"m"``), before conversion.
+    """
+
+    multiplier: float
+    offset: float
+    z_unit: str
+    file_unit: str | None
+
+
+def value_scale(multiplier: float, offset: float, unit: str | None) -> ValueScale:
+    """Fold the unit conversion into a raw -> physical affine map.
+
+    Lengths become nanometres using the declared unit; volts, degrees and any other
+    unit stay as declared. A missing unit keeps the values and says ``"unknown"``:
+    the data range is never used to guess.
+    """
+    text = None if unit is None else str(unit).strip()
+    if not text:
+        return ValueScale(float(multiplier), float(offset), "unknown", None)
+    factor = LENGTH_TO_NM.get(text)
+    if factor is None:
+        return ValueScale(float(multiplier), float(offset), normalize_z_unit(text), text)
+    return ValueScale(float(multiplier) * factor, float(offset) * factor, "nm", text)
+
+
+def decode(value: Any) -> str | None:
+    """Text of a tag or attribute value (bytes, numpy bytes, str), stripped; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            return None
+        value = value.reshape(-1)[0]
+    if isinstance(value, (bytes, bytearray, np.bytes_)):
+        return bytes(value).decode("utf-8", "replace").strip()
+    return str(value).strip()
+
+
+def as_bool(value: Any) -> bool | None:
+    """JPK booleans: the text ``true``/``false`` or a number. None when absent or unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, np.bytes_, str)):
+        text = decode(value)
+        assert text is not None
+        low = text.lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no", ""):
+            return False
+        return None
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            return None
+        value = value.reshape(-1)[0]
+    try:
+        return bool(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def channel_key(name: str, retrace: bool) -> str:
+    """``height`` + retrace flag -> ``height_retrace`` (the name's case is kept)."""
+    return f"{name}_{'retrace' if retrace else 'trace'}"
+
+
+_OFFSET_RE = re.compile(r"^(?:GMT|UTC)?([+-])(\d{1,2}):?(\d{2})?$", re.IGNORECASE)
+
+
+def _zone(label: str | None) -> tuple[Any, bool]:
+    """Time zone for a JPK zone label; the flag is False when UTC was assumed."""
+    if label is None or label.upper() in ("GMT", "UTC", "Z", "UT"):
+        return timezone.utc, label is not None
+    m = _OFFSET_RE.match(label)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+        return timezone(sign * delta), True
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(label), True
+    except Exception:  # unknown or ambiguous label (e.g. "CEST"): assume UTC, as playNano does
+        return timezone.utc, False
+
+
+def parse_jpk_date(text: Any) -> tuple[datetime | None, bool]:
+    """Parse ``2023-02-16 12:08:46.436 GMT`` (or ``... +0100``) into an aware datetime.
+
+    Returns
+    -------
+    (datetime or None, bool)
+        The instant (None when absent or unreadable) and whether the zone label was
+        understood (False: UTC assumed, or no date).
+    """
+    s = decode(text)
+    if not s or s == "<empty>":
+        return None, False
+    parts = s.split()
+    if len(parts) < 2:
+        return None, False
+    stamp = f"{parts[0]} {parts[1]}"
+    naive = None
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            naive = datetime.strptime(stamp, fmt)
+            break
+        except ValueError:
+            continue
+    if naive is None:
+        return None, False
+    tz, known = _zone(parts[2] if len(parts) > 2 else None)
+    return naive.replace(tzinfo=tz), known
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Unix time of an aware datetime in whole milliseconds (exact, no float rounding)."""
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+def parse_settings(text: Any) -> dict[str, str]:
+    """Parse JPK's ``key : value`` settings text (colons in values written ``\\:``)."""
+    out: dict[str, str] = {}
+    s = decode(text)
+    if not s:
+        return out
+    for line in s.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out.setdefault(key.strip(), value.strip().replace("\\:", ":"))
+    return out
+
+
+@dataclass
+class FrameTiming:
+    """Per-frame times of a video and where they came from.
+
+    Attributes
+    ----------
+    timestamps, durations : list of float or None
+        Seconds since frame 0 and seconds per frame.
+    epochs_ms : list of int or None
+        Frame start as Unix ms (UTC); None without real dates.
+    source : str
+        ``"recorded"`` (file times), ``"scan-rate"`` (lines / rate) or ``"unknown"``.
+    notes : list of str
+        What was assumed, for ``acquisition``.
+    """
+
+    timestamps: list[float | None]
+    durations: list[float | None]
+    epochs_ms: list[int | None]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def frame_timing(
+    n: int,
+    *,
+    starts_ms: Sequence[int | None] | None,
+    ends_ms: Sequence[int | None] | None,
+    lines: int,
+    scan_rate: float | None,
+    interlace: bool | None,
+    path: str | PathLike[str],
+) -> FrameTiming:
+    """Frame times from recorded start/end instants, else from the scan rate.
+
+    With every start recorded, timestamps are start differences and the start epoch is
+    kept; durations are end - start when every end is recorded. Otherwise the frame
+    interval is ``lines / scan_rate``, halved for an interlaced (bidirectional) slow
+    axis. Without either, times are unknown (None) and a warning says so.
+    """
+    interval = None
+    if scan_rate is not None and np.isfinite(scan_rate) and scan_rate > 0 and lines > 0:
+        interval = lines / scan_rate / (2.0 if interlace else 1.0)
+    have_starts = starts_ms is not None and len(starts_ms) == n and all(s is not None for s in starts_ms)
+    if have_starts:
+        assert starts_ms is not None
+        s0 = int(starts_ms[0])  # type: ignore[arg-type]
+        timestamps: list[float | None] = [(int(s) - s0) / 1000.0 for s in starts_ms]  # type: ignore[arg-type]
+        epochs: list[int | None] = [int(s) for s in starts_ms]  # type: ignore[arg-type]
+        notes = []
+        if ends_ms is not None and len(ends_ms) == n and all(e is not None for e in ends_ms):
+            durations: list[float | None] = [
+                (int(e) - int(s)) / 1000.0 for s, e in zip(starts_ms, ends_ms)  # type: ignore[arg-type]
+            ]
+        else:
+            durations = [interval] * n
+            notes.append("end times missing: durations from lines / scan rate")
+        return FrameTiming(timestamps, durations, epochs, "recorded", notes)
+    if interval is not None:
+        note = "start times missing: frame interval = lines / scan rate" + (
+            ", halved (interlaced)" if interlace else ""
+        )
+        return FrameTiming([i * interval for i in range(n)], [interval] * n, [None] * n, "scan-rate", [note])
+    warnings.warn(
+        f"{path}: no recorded frame times and no scan rate; frame times are unknown",
+        stacklevel=3,
+    )
+    return FrameTiming([None] * n, [None] * n, [None] * n, "unknown", ["no frame times in the file"])
+
+
+def is_bidirectional(
+    interlace: bool | None, durations: Sequence[float | None], lines: int, scan_rate: float | None
+) -> bool:
+    """Interlaced (bidirectional) slow axis: the file's flag, else the duration test.
+
+    Without the flag, a frame that took clearly less than ``lines / scan_rate``
+    (ratio below 0.7; about 0.5 when interlaced, 1.0 otherwise) was scanned both ways
+    -- playNano's rule.
+    """
+    if interlace is not None:
+        return bool(interlace)
+    known = [d for d in durations if d is not None]
+    if not known or not scan_rate or scan_rate <= 0 or lines <= 0:
+        return False
+    return bool(float(np.median(known)) * scan_rate / lines < 0.7)
+
+
+def scale_into(
+    raw: np.ndarray, scale: ValueScale, out: np.ndarray, *, flip: bool, work: np.ndarray | None = None
+) -> None:
+    """Write ``raw * multiplier + offset`` into ``out`` (float32), rows reversed if ``flip``.
+
+    The affine map runs in float64 (one rounding to float32 at the end) through a
+    work buffer the size of ``raw``, so no float64 copy of the whole stack exists.
+    """
+    if work is None or work.shape != raw.shape:
+        work = np.empty(raw.shape, np.float64)
+    np.multiply(raw, scale.multiplier, out=work)
+    target = out[..., ::-1, :] if flip else out
+    np.add(work, scale.offset, out=target, casting="same_kind")
