@@ -1,0 +1,123 @@
+"""Animated GIF (write only): an annotated movie of the stack.
+
+``afmio.save(stack, "movie.gif")`` or ``afmio.export(stack, folder, formats=[..., "gif"])``
+(file ``<base>[_filtered].gif``, playNano's naming). Rendering is afmio's shared
+renderer (:mod:`afmio.render`):
+
+* Colours: ``cmap`` (default ``"afmhot"``; any matplotlib colormap name) sampled
+  into a fixed 256-colour palette (255 data levels + white for the text), so every
+  frame is stored with exactly those colours, never re-quantised.
+* Range: ``zmin`` / ``zmax`` each a number, ``"auto"`` (1st / 99th percentile of
+  the whole stack) or None. If either is given one global range is used; with both
+  None every frame is stretched to its own min..max. ``zmin >= zmax`` raises
+  ``ValueError``.
+* Size: frames under 512 px high are upscaled (bicubic) to 512 px high; non-square
+  pixels are corrected so the picture keeps its physical proportions.
+* Text (white): the frame's ``timestamp`` as ``"%.2f s"`` top-left (``draw_ts``),
+  ``"frame i"`` when a frame has no time; a scale bar with its length bottom-left
+  (``draw_scale``). ``scale_bar_nm=None`` picks a round length (1, 2, 5 x 10^n nm)
+  near a fifth of the frame width; a bar too long for the frame is shortened to the
+  largest round length that fits, with a warning; ``0`` draws none.
+* Timing: ``fps`` (default 5 frames/s) or ``duration`` (ms per frame: one number, or
+  one per frame). GIF stores delays in 1/100 s, so 1000/3 ms is stored as 330 ms.
+  Consecutive frames that render identically are merged into one longer frame by
+  Pillow (total time is kept).
+* ``loop``: 0 (default) repeats forever, ``n`` repeats n more times, None plays once.
+* ``raw=True`` (a registry option) renders the raw snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from afmio import DriverSpec, hookimpl
+
+__all__ = ["afmio_drivers", "frame_durations_ms", "write"]
+
+
+@hookimpl
+def afmio_drivers() -> list[DriverSpec]:
+    return [
+        DriverSpec(
+            name="gif",
+            extensions=(".gif",),
+            write="afmio_builtins.gif:write",
+            description="Animated GIF movie with time stamps and scale bar (write only)",
+        )
+    ]
+
+
+def frame_durations_ms(
+    n_frames: int, fps: float | None = None, duration: float | Sequence[float] | None = None
+) -> int | list[int]:
+    """Return the per-frame delay in ms from ``fps`` or ``duration`` (default 5 fps).
+
+    Raises
+    ------
+    ValueError
+        Both given, a non-positive value, or a duration list of the wrong length.
+    """
+    if fps is not None and duration is not None:
+        raise ValueError("give fps or duration, not both")
+    if duration is None:
+        rate = 5.0 if fps is None else float(fps)
+        if not rate > 0:
+            raise ValueError(f"fps must be positive; got {fps!r}")
+        return max(1, round(1000.0 / rate))
+    if isinstance(duration, (int, float)):
+        if not duration > 0:
+            raise ValueError(f"duration must be a positive number of ms; got {duration!r}")
+        return max(1, round(duration))
+    values = [float(d) for d in duration]
+    if len(values) != n_frames:
+        raise ValueError(f"{len(values)} durations for {n_frames} frames")
+    if any(not d > 0 for d in values):
+        raise ValueError("every duration must be a positive number of ms")
+    return [max(1, round(d)) for d in values]
+
+
+def write(
+    stack: Any,
+    path: Path,
+    *,
+    cmap: Any = "afmhot",
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    fps: float | None = None,
+    duration: float | Sequence[float] | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    scale_bar_nm: float | None = None,
+    loop: int | None = 0,
+    font_scale: float = 1.0,
+) -> None:
+    """Write ``stack`` as an annotated animated GIF to exactly ``path``."""
+    from afmio.render import Renderer
+
+    delays = frame_durations_ms(stack.n_frames, fps, duration)
+    if loop is not None and (isinstance(loop, bool) or int(loop) < 0):
+        raise ValueError(f"loop must be 0 (forever), a positive repeat count or None; got {loop!r}")
+    renderer = Renderer(
+        stack,
+        cmap=cmap,
+        zmin=zmin,
+        zmax=zmax,
+        draw_ts=draw_ts,
+        draw_scale=draw_scale,
+        scale_bar_nm=scale_bar_nm,
+        font_scale=font_scale,
+    )
+    frames = renderer.palette_images()
+    first = next(frames)
+    extra: dict[str, Any] = {} if loop is None else {"loop": int(loop)}
+    first.save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=frames,
+        duration=delays,
+        optimize=False,  # the palette is already exact; skip Pillow's per-frame palette scan
+        **extra,
+    )

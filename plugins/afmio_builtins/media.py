@@ -1,0 +1,177 @@
+"""MP4 video and PNG image sequence (write only), rendered like the GIF.
+
+Both use afmio's shared renderer (:mod:`afmio.render`) and take the same picture
+options as the ``gif`` driver: ``cmap`` (default ``"afmhot"``), ``zmin`` / ``zmax``
+(number, ``"auto"`` = 1st / 99th percentile of the stack, or None; per-frame
+stretch when both are None), ``draw_ts``, ``draw_scale``, ``scale_bar_nm``,
+``font_scale``. ``raw=True`` (a registry option) renders the raw snapshot.
+
+``mp4`` (``.mp4``)
+    H.264 (``libx264``, yuv420p, ``crf`` 18 by default; ``crf=0`` is lossless in
+    luma) at ``fps`` frames per second (default 5; ``duration`` in ms per frame is
+    accepted instead). Frames are rendered at even width and height, as H.264 needs.
+    Needs the optional extra ``afmio[video]`` (PyAV); without it saving raises
+    :class:`~afmio.errors.MissingDependencyError` naming the extra.
+
+``png`` (folder; no extension of its own)
+    A folder of numbered PNG frames, as playNano's image-sequence export lays it out:
+    ``save(stack, "out/run", format="png")`` writes ``out/run/run_0000.png``,
+    ``run_0001.png``...; ``export(stack, "out", formats=["png"])`` writes the folder
+    ``out/<base>[_filtered]/`` with ``<base>[_filtered]_0000.png``... The number is
+    the frame index, zero-padded to ``max(4, len(str(n_frames)))`` digits. Frames are
+    8-bit palette PNGs with the exact colours (``prefix=`` overrides the file-name
+    prefix; ``compress_level`` 0-9, default 1, trades size for speed). Timing is only
+    in the drawn time stamps. The folder is written beside the target and renamed
+    into place when complete.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from afmio import DriverSpec, hookimpl
+from afmio.errors import MissingDependencyError
+
+__all__ = ["afmio_drivers", "sequence_name", "write_mp4", "write_png_sequence"]
+
+# The registry writes folders under a hidden temporary sibling named by
+# afmio.atomic.temporary_path_for: ".<stem>.afmio-<8 hex><suffix>".
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.afmio-[0-9a-f]{8}(?P<suffix>.*)$")
+
+
+@hookimpl
+def afmio_drivers() -> list[DriverSpec]:
+    return [
+        DriverSpec(
+            name="mp4",
+            extensions=(".mp4",),
+            write="afmio_builtins.media:write_mp4",
+            description="MP4 (H.264) movie with time stamps and scale bar (write only; afmio[video])",
+        ),
+        DriverSpec(
+            name="png",
+            aliases=("png-sequence",),
+            kind="folder",
+            member_patterns=("*.png",),
+            write="afmio_builtins.media:write_png_sequence",
+            description="Folder of numbered PNG frames with time stamps and scale bar (write only)",
+        ),
+    ]
+
+
+def _renderer(stack: Any, *, even: bool = False, **options: Any) -> Any:
+    from afmio.render import Renderer
+
+    return Renderer(stack, even=even, **options)
+
+
+def _fps(fps: float | None, duration: float | None) -> Fraction:
+    if fps is not None and duration is not None:
+        raise ValueError("give fps or duration, not both")
+    if duration is not None:
+        if isinstance(duration, Sequence) or not float(duration) > 0:
+            raise ValueError(f"duration must be one positive number of ms per frame; got {duration!r}")
+        rate = 1000.0 / float(duration)
+    else:
+        rate = 5.0 if fps is None else float(fps)
+    if not rate > 0:
+        raise ValueError(f"fps must be positive; got {fps!r}")
+    return Fraction(rate).limit_denominator(1001)
+
+
+def write_mp4(
+    stack: Any,
+    path: Path,
+    *,
+    cmap: Any = "afmhot",
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    fps: float | None = None,
+    duration: float | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    scale_bar_nm: float | None = None,
+    font_scale: float = 1.0,
+    crf: int = 18,
+) -> None:
+    """Write ``stack`` as an annotated H.264 MP4 to exactly ``path``."""
+    try:
+        import av
+    except ImportError as exc:
+        raise MissingDependencyError("av", "video", "MP4 export") from exc
+    rate = _fps(fps, duration)
+    if not 0 <= int(crf) <= 51:
+        raise ValueError(f"crf must be 0..51; got {crf!r}")
+    renderer = _renderer(
+        stack,
+        even=True,
+        cmap=cmap,
+        zmin=zmin,
+        zmax=zmax,
+        draw_ts=draw_ts,
+        draw_scale=draw_scale,
+        scale_bar_nm=scale_bar_nm,
+        font_scale=font_scale,
+    )
+    lay = renderer.layout
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = lay.width, lay.height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(int(crf))}
+        for rgb in renderer.rgb_frames():
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def sequence_name(folder: Path) -> str:
+    """The file-name prefix for a sequence written to ``folder``: the final folder's name.
+
+    When ``folder`` is the registry's temporary sibling, the name it will be
+    renamed to is recovered.
+    """
+    match = _TEMP_NAME.match(folder.name)
+    if match:
+        return match["stem"] + match["suffix"]
+    return folder.name
+
+
+def write_png_sequence(
+    stack: Any,
+    path: Path,
+    *,
+    cmap: Any = "afmhot",
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    scale_bar_nm: float | None = None,
+    font_scale: float = 1.0,
+    prefix: str | None = None,
+    compress_level: int = 1,
+) -> None:
+    """Write ``stack`` as a folder of numbered, annotated PNG frames at exactly ``path``."""
+    if not 0 <= int(compress_level) <= 9:
+        raise ValueError(f"compress_level must be 0..9; got {compress_level!r}")
+    name = sequence_name(path) if prefix is None else str(prefix)
+    if not name or any(ch in name for ch in '\\/:*?"<>|'):
+        raise ValueError(f"invalid file-name prefix {name!r}")
+    renderer = _renderer(
+        stack,
+        cmap=cmap,
+        zmin=zmin,
+        zmax=zmax,
+        draw_ts=draw_ts,
+        draw_scale=draw_scale,
+        scale_bar_nm=scale_bar_nm,
+        font_scale=font_scale,
+    )
+    digits = max(4, len(str(stack.n_frames)))
+    path.mkdir(parents=True, exist_ok=False)
+    for i, img in enumerate(renderer.palette_images()):
+        img.save(path / f"{name}_{i:0{digits}d}.png", format="PNG", compress_level=int(compress_level))
