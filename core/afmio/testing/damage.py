@@ -1,0 +1,78 @@
+"""Damaged copies of a sample: truncations and deterministic corruptions.
+
+Every variant is reproducible (fixed positions, seeded random bytes), so a failing
+check names a damage that can be recreated exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Damage", "corruptions", "truncations"]
+
+#: Most format headers sit in the first few KiB; targeted damage goes there.
+HEADER_REGION = 4096
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One damaged variant of a file's bytes."""
+
+    label: str
+    data: bytes
+    truncated: bool
+
+
+def truncations(data: bytes) -> Iterator[Damage]:
+    """The file cut short: empty, a few bytes, a quarter, half, all but the last byte."""
+    n = len(data)
+    sizes = sorted({0, min(16, n - 1), n // 4, n // 2, n - 1} - {n})
+    for size in sizes:
+        if 0 <= size < n:
+            yield Damage(f"truncated to {size} of {n} bytes", data[:size], True)
+
+
+def _positions(n: int, count: int) -> list[int]:
+    limit = min(n, HEADER_REGION) - 4
+    if limit <= 0:
+        return [0] if n >= 4 else []
+    return sorted({int(p) for p in np.linspace(0, limit, count)})
+
+
+def corruptions(data: bytes, *, positions: int = 16, random_variants: int = 8, seed: int = 0) -> Iterator[Damage]:
+    """Corrupted copies of the same length as ``data``.
+
+    - the first 8 bytes zeroed (the magic number gone);
+    - at ``positions`` places spread over the header region, four bytes set to
+      ``ff ff ff ff`` (-1 / 4 Gi), ``ff ff ff 7f`` (int32 max) and ``00 00 00 00``
+      (zero sizes, division by zero);
+    - every decimal number in the header region replaced by nines (text headers);
+    - ``random_variants`` copies with 32 random bytes changed anywhere.
+    """
+    n = len(data)
+    if n == 0:
+        return
+    head = bytearray(data)
+    head[: min(8, n)] = bytes(min(8, n))
+    yield Damage("first 8 bytes zeroed", bytes(head), False)
+    for word, name in ((b"\xff\xff\xff\xff", "ff ff ff ff"), (b"\xff\xff\xff\x7f", "ff ff ff 7f"),
+                       (b"\x00\x00\x00\x00", "00 00 00 00")):
+        for pos in _positions(n, positions):
+            out = bytearray(data)
+            out[pos : pos + 4] = word[: n - pos]
+            if out != data:
+                yield Damage(f"bytes {pos}..{pos + 3} set to {name}", bytes(out), False)
+    region = data[:HEADER_REGION]
+    nines = re.sub(rb"\d+", lambda m: b"9" * len(m.group()), region)
+    if nines != region:
+        yield Damage("every number in the first 4 KiB replaced by nines", nines + data[HEADER_REGION:], False)
+    rng = np.random.default_rng(seed)
+    for k in range(random_variants):
+        out = np.frombuffer(data, np.uint8).copy()
+        where = rng.integers(0, n, size=min(32, n))
+        out[where] = rng.integers(0, 256, size=where.size, dtype=np.uint8)
+        yield Damage(f"32 random bytes changed (seed {seed}, variant {k})", out.tobytes(), False)
