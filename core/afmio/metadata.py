@@ -2,14 +2,14 @@
 
 The six keys and their meaning follow playNano 0.5.0 so bundles interoperate:
 
-=====================  =====================================================
-``timestamp``          seconds since frame 0 (float or None)
-``frame_pixel_size_nm`` nm per pixel along x for this frame
-``frame_duration_s``   acquisition time of this frame in seconds
-``start_epoch_ms``     Unix time in ms at which the frame started (UTC)
-``scan_direction``     ``"topDown"`` / ``"bottomUp"`` / the file's raw value
-``line_rate``          scan lines per second
-=====================  =====================================================
+=======================  =====================================================
+``timestamp``            seconds since frame 0 (float or None)
+``frame_pixel_size_nm``  nm per pixel along x for this frame
+``frame_duration_s``     acquisition time of this frame in seconds
+``start_epoch_ms``       Unix time in ms at which the frame started (UTC)
+``scan_direction``       ``"topDown"`` / ``"bottomUp"`` / the file's raw value
+``line_rate``            scan lines per second
+=======================  =====================================================
 """
 
 from __future__ import annotations
