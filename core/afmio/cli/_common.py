@@ -120,21 +120,17 @@ class Batch:
             except KeyboardInterrupt:
                 raise
             except Exception as exc:
-                if STATE.debug:
+                if STATE.debug or len(inputs) == 1:
                     raise
-                self.failed.append((str(path), error_text(exc)))
-                if len(inputs) > 1:
-                    print(f"afmio: {self.verb} failed for {path}: {error_text(exc)}", file=sys.stderr)
-                else:
-                    raise
+                why = error_text(exc)
+                self.failed.append((str(path), why))
+                log.info("%s failed for %s: %s", self.verb, path, why)
         if self.failed:
-            print(
-                f"afmio: {len(self.failed)} of {len(inputs)} input(s) failed:",
-                file=sys.stderr,
-            )
+            print(f"afmio: {len(self.failed)} of {len(inputs)} input(s) failed:", file=sys.stderr)
             for path, why in self.failed:
                 first = why.splitlines()[0]
-                print(f"  {path}: {first}", file=sys.stderr)
+                # Most afmio messages start with the path already.
+                print(f"  {first}" if first.startswith(path) else f"  {path}: {first}", file=sys.stderr)
             return EXIT_ERROR
         if len(inputs) > 1:
             say(f"{len(inputs)} input(s) done, {len(self.done)} file(s) written")

@@ -24,6 +24,22 @@ def _output_extension(fmt: str) -> str:
     return driver.spec.extensions[0] if driver.spec.extensions else ""
 
 
+def _check_output_format(out: Path, fmt: str | None) -> None:
+    """Fail before reading anything when OUT's format cannot be told."""
+    from ..errors import UnsupportedFormatError
+
+    try:
+        registry().resolve(out, fmt, mode="write")
+    except UnsupportedFormatError as exc:
+        if fmt:
+            raise
+        known = sorted({e for d in registry().drivers() if d.can("write") for e in d.spec.extensions})
+        raise UsageError(
+            f"cannot tell the output format of {out} from its name; add --format NAME "
+            f"('afmio formats' lists them) or end it with one of: {', '.join(known)}"
+        ) from exc
+
+
 def _is_destination_folder(out: Path, several: bool) -> bool:
     """OUT is a folder to write into (not the output itself)."""
     if several:
@@ -47,6 +63,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         )
     reg = registry()
     ext = _output_extension(args.format) if into_folder else ""
+    if not into_folder:
+        _check_output_format(out, args.format)
     planned: dict[Path, Path] = {}
 
     def job(src: Path) -> Iterable[Path]:

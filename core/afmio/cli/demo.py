@@ -25,10 +25,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         status = "ok  " if r.ok else "FAIL"
         print(f"  {status} {r.format:<{width}} {r.size_bytes:>10,} bytes  {r.round_trip:<14} {r.path}")
     failed = [r for r in results if not r.ok]
-    print(f"{len(results) - len(failed)} of {len(results)} formats round-tripped")
-    if results and not failed:
-        first = results[0].path
-        say(f"next: afmio info {first}   |   afmio --help")
+    exact = [r for r in results if r.ok and r.round_trip != "write-only"]
+    written = [r for r in results if r.ok and r.round_trip == "write-only"]
+    print(f"{len(exact)} format(s) read back identical, {len(written)} write-only format(s) written, "
+          f"{len(failed)} failed")
+    if exact and not failed:
+        say(f"next: afmio info {exact[0].path}   (afmio --help lists every command)")
     return EXIT_ERROR if failed or not results else 0
 
 

@@ -83,29 +83,37 @@ def cmd_info(args: argparse.Namespace) -> int:
 
         print(json.dumps(make_json_safe(record), indent=2))
         return 0
-    print(record["path"])
-    print(f"  driver      {record['driver']} ({record['reason']})")
+    rows: list[tuple[str, str]] = [("driver", f"{record['driver']} ({record['reason']})")]
     if args.verbose:
-        for r in record["rejected"]:
-            print(f"    not {r['driver']}: {r['why']}")
+        rows += [("not chosen", f"{r['driver']}: {r['why']}") for r in record["rejected"]]
     h, w = record["frame_shape"]
-    print(f"  frames      {record['frames']} x {h} x {w} (frames x height x width)")
+    rows.append(("frames", f"{record['frames']} x {h} x {w} (frames x height x width)"))
     channels = ", ".join(record["channels"]) or "-"
-    print(f"  channels    {channels} (default {record['default_channel']})")
+    rows.append(("channels", f"{channels} (default {record['default_channel']})"))
     if record["channel"] != record["default_channel"]:
-        print(f"  channel     {record['channel']}")
+        rows.append(("channel", str(record["channel"])))
     px, py = record["pixel_size_nm"], record["pixel_size_y_nm"]
     if px:
         square = "" if py is None or abs(py - px) <= 1e-9 * px else " (non-square pixels)"
-        print(f"  pixel size  {px:.6g} x {py:.6g} nm (x, y){square}")
-        print(f"  scan size   {px * w:.6g} x {py * h:.6g} nm")
-    print(f"  z unit      {record['z_unit'] or 'unknown'}")
-    if record["time_span_s"]:
-        print(f"  time span   {record['time_span_s']:.6g} s ({record['frame_rate_hz']:.4g} frames/s)")
+        rows.append(("pixel size", f"{px:.6g} x {py:.6g} nm (x, y){square}"))
+        rows.append(("scan size", f"{px * w:.6g} x {py * h:.6g} nm"))
+    rows.append(("z unit", record["z_unit"] or "unknown"))
+    span, rate = record["time_span_s"], record["frame_rate_hz"]
+    if span:
+        pace = f"{rate:.4g} frames/s" if rate >= 1 else f"one frame every {1 / rate:.4g} s"
+        rows.append(("time span", f"{span:.6g} s ({pace})"))
     elif record["frames"] > 1:
-        print("  time span   unknown (no timing in the header)")
+        rows.append(("time span", "unknown (the header has no timing)"))
     for key, value in record["acquisition"].items():
-        print(f"  {key:<11} {value}")
+        if key == "channels":
+            continue  # already listed above
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        rows.append((key.replace("_", " "), str(value)))
+    width = max(len(k) for k, _ in rows)
+    print(record["path"])
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
     return 0
 
 
