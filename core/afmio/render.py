@@ -23,7 +23,9 @@ One pipeline, vectorised over the stack:
    bottom, its left end at ``x = margin``, its length
    ``round(bar_nm / frame_pixel_size_nm * output_width / input_width)`` pixels, and
    the label's ink ``max(1, round(4 a))`` pixels above the bar. Text is
-   ``round(30 a * font_scale)`` pixels (at least 8). Palette outputs (GIF, PNG) draw
+   ``round(30 a * font_scale)`` pixels (at least 8). The ink gets a thin outline
+   (``max(1, round(2 a))`` px) in the colormap's darkest colour so it stays legible
+   on bright areas (``outline=False`` drops it). Palette outputs (GIF, PNG) draw
    text without anti-aliasing; RGB outputs (MP4, preview) blend it.
 
 Scale bar length: when not given, the round length (1, 2 or 5 x 10^n nm) nearest a
@@ -56,12 +58,14 @@ __all__ = [
     "DEFAULT_CMAP",
     "N_LEVELS",
     "Layout",
+    "Overlay",
     "RenderWarning",
     "Renderer",
     "format_length",
     "nice_length",
     "normalize",
     "palette",
+    "text_ink",
     "z_range",
 ]
 
@@ -283,10 +287,11 @@ def _largest_round(limit_nm: float) -> float | None:
 
 
 def format_length(nm: float) -> str:
-    """Scale-bar label: ``"20 nm"``, ``"0.5 nm"``, ``"2 µm"`` (from 1000 nm up)."""
-    if nm >= 1000:
-        return f"{nm / 1000:g} µm"
-    return f"{nm:g} nm"
+    """Scale-bar label, always in nm (``"20 nm"``, ``"0.5 nm"``, ``"2000 nm"``).
+
+    Pillow's bundled font has no "µ", so micrometres are not used.
+    """
+    return f"{nm:.6g} nm"
 
 
 # ---------------------------------------------------------------------- text
@@ -304,32 +309,74 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def text_alpha(text: str, size: int) -> np.ndarray:
-    """Anti-aliased coverage (uint8, 0..255) of ``text``, cropped to its ink."""
+@functools.lru_cache(maxsize=256)
+def text_ink(text: str, size: int, outline: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Anti-aliased coverage (uint8, 0..255) of ``text`` and of its outline.
+
+    The arrays are cropped to the ink plus ``outline`` pixels on every side; the
+    outline coverage (None when ``outline`` is 0) is the text drawn with a stroke of
+    that width.
+    """
     from PIL import Image, ImageDraw
 
     font = _font(size)
     left, top, right, bottom = font.getbbox(text)
-    img = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
-    ImageDraw.Draw(img).text((-left, -top), text, fill=255, font=font)
-    return np.asarray(img)
+    size_px = (max(1, right - left) + 2 * outline, max(1, bottom - top) + 2 * outline)
+    origin = (outline - left, outline - top)
+    ink = Image.new("L", size_px, 0)
+    ImageDraw.Draw(ink).text(origin, text, fill=255, font=font)
+    ink_arr = np.asarray(ink)
+    ink_arr.setflags(write=False)
+    if not outline:
+        return ink_arr, None
+    halo = Image.new("L", size_px, 0)
+    ImageDraw.Draw(halo).text(origin, text, fill=255, font=font, stroke_width=outline, stroke_fill=255)
+    halo_arr = np.maximum(np.asarray(halo), ink_arr)
+    halo_arr.setflags(write=False)
+    return ink_arr, halo_arr
 
 
 @dataclass(frozen=True)
 class Overlay:
-    """White ink over a frame: coverage ``alpha`` placed with its top-left at ``(y, x)``."""
+    """Ink over a frame, with its top-left at ``(y, x)``.
+
+    ``ink`` is the white coverage; ``halo`` (optional, same shape) the coverage of
+    the dark outline drawn under it.
+    """
 
     y: int
     x: int
-    alpha: np.ndarray
+    ink: np.ndarray
+    halo: np.ndarray | None = None
 
     def clipped(self, height: int, width: int) -> Overlay | None:
-        h, w = self.alpha.shape
+        """This overlay cut to a ``height x width`` frame (None if nothing is left)."""
+        h, w = self.ink.shape
         y0, x0 = max(self.y, 0), max(self.x, 0)
         y1, x1 = min(self.y + h, height), min(self.x + w, width)
         if y1 <= y0 or x1 <= x0:
             return None
-        return Overlay(y0, x0, self.alpha[y0 - self.y : y1 - self.y, x0 - self.x : x1 - self.x])
+        cut = (slice(y0 - self.y, y1 - self.y), slice(x0 - self.x, x1 - self.x))
+        return Overlay(y0, x0, self.ink[cut], None if self.halo is None else self.halo[cut])
+
+    def paint_indices(self, frame: np.ndarray, dark_index: int) -> None:
+        """Burn into palette indices: ink (coverage >= 50 %) white, outline ``dark_index``."""
+        h, w = self.ink.shape
+        region = frame[self.y : self.y + h, self.x : self.x + w]
+        if self.halo is not None:
+            region[self.halo >= 128] = dark_index
+        region[self.ink >= 128] = ANNOTATION_INDEX
+
+    def paint_rgb(self, frame: np.ndarray, dark: np.ndarray) -> None:
+        """Blend into RGB: the outline toward ``dark``, then the ink toward white."""
+        h, w = self.ink.shape
+        region = frame[self.y : self.y + h, self.x : self.x + w].astype(np.int32)
+        if self.halo is not None:
+            a = self.halo.astype(np.int32)[..., np.newaxis]
+            region += ((dark.astype(np.int32) - region) * a + 127) // 255
+        a = self.ink.astype(np.int32)[..., np.newaxis]
+        region += ((255 - region) * a + 127) // 255
+        frame[self.y : self.y + h, self.x : self.x + w] = region.astype(np.uint8)
 
 
 # ---------------------------------------------------------------------- layout
@@ -345,6 +392,7 @@ class Layout:
     bar_thickness: int
     label_gap: int
     font_size: int
+    outline: int = 0
 
     @property
     def scale_x(self) -> float:
@@ -367,12 +415,14 @@ class Layout:
         height: int | None = None,
         even: bool = False,
         font_scale: float = 1.0,
+        outline: bool = True,
     ) -> Layout:
         """Geometry for an ``in_height x in_width`` frame.
 
         ``aspect`` is ``pixel_size_y / pixel_size_x``; ``height`` forces the output
         height (the preview's tiles), otherwise it is ``max(min_height, in_height)``.
         ``even`` rounds both sides up to even numbers (video encoders need them).
+        ``outline`` gives the ink a dark outline ``max(1, round(2 a))`` pixels wide.
         """
         out_h = int(height) if height is not None else max(int(min_height), in_height)
         out_w = max(1, round(in_width * out_h / (in_height * aspect)))
@@ -389,6 +439,7 @@ class Layout:
             bar_thickness=max(1, round(5 * a)),
             label_gap=max(1, round(4 * a)),
             font_size=max(8, round(30 * a * font_scale)),
+            outline=max(1, round(2 * a)) if outline else 0,
         )
 
 
@@ -444,8 +495,10 @@ class Renderer:
     timestamps : sequence of float, optional
         Labels instead of the frames' ``timestamp`` metadata; a sequence of the
         wrong length falls back to frame numbers with a :class:`RenderWarning`.
-    min_height, height, even, font_scale
-        Geometry, see :meth:`Layout.for_frame`.
+    min_height, height, even, font_scale, outline
+        Geometry, see :meth:`Layout.for_frame`. ``outline`` (default True) draws a
+        thin outline in the colormap's darkest colour around the white ink, so text
+        stays legible on bright areas.
 
     Raises
     ------
@@ -468,15 +521,26 @@ class Renderer:
         height: int | None = None,
         even: bool = False,
         font_scale: float = 1.0,
+        outline: bool = True,
     ) -> None:
         self.stack = stack
         self.palette = palette(cmap)
+        luminance = self.palette[:N_LEVELS].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        #: Palette index of the darkest data colour, used for the ink's outline.
+        self.dark_index = int(np.argmin(luminance))
         n, h, w = stack.shape
         if n == 0 or h == 0 or w == 0:
             raise ValueError(f"cannot render an empty stack (shape {stack.shape})")
         aspect = stack.pixel_size_y_nm / stack.pixel_size_nm
         self.layout = Layout.for_frame(
-            h, w, aspect=aspect, min_height=min_height, height=height, even=even, font_scale=font_scale
+            h,
+            w,
+            aspect=aspect,
+            min_height=min_height,
+            height=height,
+            even=even,
+            font_scale=font_scale,
+            outline=outline,
         )
         self.range = z_range(stack.data, zmin, zmax) if (zmin is not None or zmax is not None) else None
         self.labels = _time_labels(stack, timestamps) if draw_ts else None
@@ -523,10 +587,14 @@ class Renderer:
         if cached is not None:
             return cached
         lay = self.layout
-        bar = Overlay(lay.bar_top, lay.margin, np.full((lay.bar_thickness, length), 255, np.uint8))
+        r = lay.outline
+        ink = np.zeros((lay.bar_thickness + 2 * r, length + 2 * r), np.uint8)
+        ink[r : r + lay.bar_thickness, r : r + length] = 255
+        bar = Overlay(lay.bar_top - r, lay.margin - r, ink, np.full_like(ink, 255) if r else None)
         assert self.bar_nm is not None
-        alpha = text_alpha(format_length(self.bar_nm), lay.font_size)
-        label = Overlay(lay.bar_top - lay.label_gap - alpha.shape[0], lay.margin, alpha)
+        text, halo = text_ink(format_length(self.bar_nm), lay.font_size, r)
+        label_y = lay.bar_top - lay.label_gap - (text.shape[0] - 2 * r)
+        label = Overlay(label_y - r, lay.margin - r, text, halo)
         overlays = [o for o in (bar.clipped(lay.height, lay.width), label.clipped(lay.height, lay.width)) if o]
         self._bar_cache[length] = overlays
         return overlays
@@ -536,7 +604,9 @@ class Renderer:
         lay = self.layout
         out = list(self._bar_overlays(index))
         if self.labels is not None:
-            ts = Overlay(lay.margin, lay.margin, text_alpha(self.labels[index], lay.font_size))
+            r = lay.outline
+            text, halo = text_ink(self.labels[index], lay.font_size, r)
+            ts = Overlay(lay.margin - r, lay.margin - r, text, halo)
             clipped = ts.clipped(lay.height, lay.width)
             if clipped is not None:
                 out.append(clipped)
@@ -567,9 +637,7 @@ class Renderer:
                     np.minimum(out, N_LEVELS - 1, out=out)  # bicubic overshoot must not reach the ink index
                 if annotate:
                     for o in self.overlays(i):
-                        h, w = o.alpha.shape
-                        region = out[o.y : o.y + h, o.x : o.x + w]
-                        region[o.alpha >= 128] = ANNOTATION_INDEX
+                        o.paint_indices(out, self.dark_index)
                 yield out
                 i += 1
 
@@ -588,11 +656,7 @@ class Renderer:
         pal = self.palette
         for i, idx in enumerate(self.index_frames(block, annotate=False)):
             rgb = pal[idx]
+            dark = pal[self.dark_index]
             for o in self.overlays(i):
-                h, w = o.alpha.shape
-                region = rgb[o.y : o.y + h, o.x : o.x + w].astype(np.uint16)
-                a = o.alpha.astype(np.uint16)[..., np.newaxis]
-                # White over the frame: c + (255 - c) * a / 255, rounded.
-                region += ((255 - region) * a + 127) // 255
-                rgb[o.y : o.y + h, o.x : o.x + w] = region.astype(np.uint8)
+                o.paint_rgb(rgb, dark)
             yield rgb

@@ -133,7 +133,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.png")
-    _picture_options(p, default_range="auto")
+    _picture_options(p, default_range=None)
     p.add_argument("--frames", type=_positive_int, default=12, help="how many frames to show (default: 12)")
     p.add_argument("--columns", type=_positive_int, help="grid columns (default: about 4:3)")
     p.add_argument("--tile-height", type=_positive_int, default=256, metavar="PX",

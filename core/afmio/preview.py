@@ -1,0 +1,243 @@
+"""A one-picture overview of a stack: the contact sheet a user looks at first.
+
+:func:`preview` writes one PNG: a header naming the data, a grid of evenly spaced
+frames (each with its time stamp and the scale bar, captioned with its frame
+number) and a colour bar labelled in the stack's z unit. Only the frames shown
+are read, so previews of large lazy files are quick.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .render import N_LEVELS, Renderer, ZBound, _font
+from .stack import AFMImageStack
+
+__all__ = ["preview", "preview_frame_indices"]
+
+_BACKGROUND = (24, 24, 24)
+_TEXT = (235, 235, 235)
+_DIM = (160, 160, 160)
+
+
+def preview_frame_indices(n_frames: int, count: int) -> list[int]:
+    """``count`` evenly spaced frame indices from first to last (fewer if the stack is short)."""
+    if n_frames <= 0:
+        return []
+    if count < 1:
+        raise ValueError(f"frames must be at least 1; got {count}")
+    return sorted({round(x) for x in np.linspace(0, n_frames - 1, min(count, n_frames))})
+
+
+def _select(stack: AFMImageStack, indices: list[int]) -> AFMImageStack:
+    data = np.stack([np.asarray(stack.get_frame(i)) for i in indices])
+    meta = [dict(stack.frame_metadata[i]) for i in indices]
+    sub = AFMImageStack(
+        data,
+        stack.pixel_size_nm,
+        stack.channel,
+        stack.file_path,
+        meta,
+        pixel_size_y_nm=stack.pixel_size_y_nm,
+        z_unit=stack.z_unit,
+    )
+    return sub
+
+
+def _text(draw: Any, xy: tuple[int, int], text: str, size: int, fill: tuple[int, int, int]) -> int:
+    """Draw ``text`` with its ink's top-left at ``xy``; return the ink width."""
+    font = _font(size)
+    left, top, right, _ = font.getbbox(text)
+    draw.text((xy[0] - left, xy[1] - top), text, font=font, fill=fill)
+    return right - left
+
+
+def _text_width(text: str, size: int) -> int:
+    left, _, right, _ = _font(size).getbbox(text)
+    return right - left
+
+
+def preview(
+    stack_or_path: AFMImageStack | str | os.PathLike[str],
+    out_png: str | os.PathLike[str],
+    *,
+    frames: int = 12,
+    columns: int | None = None,
+    tile_height: int = 256,
+    cmap: Any = "afmhot",
+    zmin: ZBound = None,
+    zmax: ZBound = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    scale_bar_nm: float | None = None,
+    channel: str | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a PNG contact sheet of a stack.
+
+    Parameters
+    ----------
+    stack_or_path : AFMImageStack or path
+        A stack, or any file or folder afmio reads (loaded lazily).
+    out_png : path
+        The PNG to write (atomically).
+    frames : int
+        How many evenly spaced frames to show (first and last included).
+    columns : int, optional
+        Grid columns; default gives a roughly 4:3 sheet.
+    tile_height : int
+        Height of each frame's picture in pixels.
+    cmap, zmin, zmax, draw_ts, draw_scale, scale_bar_nm
+        As for the GIF export (:class:`afmio.render.Renderer`). By default each tile
+        is stretched to its own min..max, so structure shows even when the height
+        offset jumps between frames (raw HS-AFM data); the colour bar then runs from
+        "min" to "max" and every caption gives that frame's height span in the z
+        unit. With ``zmin`` / ``zmax`` (``"auto"`` = 1st / 99th percentile of the
+        frames shown) one range holds for the whole sheet and the colour bar carries
+        its values.
+    channel : str, optional
+        Channel to load when given a path.
+    title : str, optional
+        Header line; default is the file name.
+    overwrite : bool
+        Replace an existing ``out_png``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+    """
+    from PIL import Image, ImageDraw
+
+    from .atomic import atomic_output
+
+    target = Path(os.fspath(out_png))
+    if isinstance(stack_or_path, AFMImageStack):
+        stack, owned = stack_or_path, False
+    else:
+        from . import load
+
+        stack, owned = load(stack_or_path, channel=channel, lazy=True), True
+    try:
+        indices = preview_frame_indices(stack.n_frames, frames)
+        if not indices:
+            raise ValueError("cannot preview an empty stack")
+        sub = _select(stack, indices)
+        full_n = stack.n_frames
+    finally:
+        if owned:
+            stack.close()
+
+    renderer = Renderer(
+        sub,
+        cmap=cmap,
+        zmin=zmin,
+        zmax=zmax,
+        draw_ts=draw_ts,
+        draw_scale=draw_scale,
+        scale_bar_nm=scale_bar_nm,
+        height=int(tile_height),
+    )
+    lay = renderer.layout
+    lows, highs = _frame_ranges(sub.data)
+    spans = np.nan_to_num(highs - lows)
+    z_text = ""
+    if np.isfinite(lows).any():  # + 0.0 turns -0.0 into 0.0
+        z_text = f"z {np.nanmin(lows) + 0.0:.4g} to {np.nanmax(highs) + 0.0:.4g} {stack.z_unit}"
+    tile_w, tile_h = lay.width, lay.height
+    k = len(indices)
+    if columns is None:
+        columns = max(1, min(k, round(math.sqrt(k * (4 / 3) * tile_h / tile_w))))
+    rows = math.ceil(k / columns)
+
+    a = max(0.6, tile_h / 256)
+    pad, gap = round(12 * a), round(6 * a)
+    title_size, info_size, caption_size = round(18 * a), round(13 * a), round(12 * a)
+    header_h = pad + title_size + gap + info_size + pad
+    caption_h = caption_size + gap
+    cell_h = tile_h + gap + caption_h
+    grid_w = columns * tile_w + (columns - 1) * gap
+    grid_h = rows * cell_h - gap
+    bar_w = round(18 * a)
+    labels, label_size = _bar_labels(renderer.range, stack.z_unit), info_size
+    label_w = max(_text_width(t, label_size) for t in labels.values())
+    unit_w = _text_width(_unit_text(stack.z_unit), info_size)
+    side_w = gap * 2 + max(bar_w + gap + label_w, unit_w)
+    width = pad + grid_w + side_w + pad
+    height = header_h + grid_h + pad
+
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = _BACKGROUND
+    for j, rgb in enumerate(renderer.rgb_frames()):
+        r, c = divmod(j, columns)
+        y, x = header_h + r * cell_h, pad + c * (tile_w + gap)
+        canvas[y : y + tile_h, x : x + tile_w] = rgb
+
+    # Colour bar: top = highest level, beside the grid, as tall as the grid's first row
+    # or more.
+    bar_x = pad + grid_w + 2 * gap
+    bar_top = header_h + info_size + gap
+    bar_h = max(tile_h - info_size - gap, min(grid_h, 2 * tile_h) - info_size - gap)
+    levels = np.linspace(N_LEVELS - 1, 0, bar_h).round().astype(np.intp)
+    canvas[bar_top : bar_top + bar_h, bar_x : bar_x + bar_w] = renderer.palette[levels][:, np.newaxis, :]
+
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    name = title or (Path(str(stack.file_path)).name if stack.file_path else "stack")
+    _text(draw, (pad, pad), name, title_size, _TEXT)
+    _text(draw, (pad, pad + title_size + gap), _info_line(stack, full_n, k, z_text), info_size, _DIM)
+    for j, i in enumerate(indices):
+        r, c = divmod(j, columns)
+        y, x = header_h + r * cell_h + tile_h + gap, pad + c * (tile_w + gap)
+        _text(draw, (x, y), f"frame {i} · span {spans[j]:.3g} {stack.z_unit}", caption_size, _DIM)
+    _text(draw, (bar_x, header_h), _unit_text(stack.z_unit), info_size, _TEXT)
+    for frac, text in labels.items():
+        y = bar_top + round((1 - frac) * (bar_h - 1)) - label_size // 2
+        y = min(max(y, bar_top), bar_top + bar_h - label_size)
+        _text(draw, (bar_x + bar_w + gap, y), text, label_size, _TEXT)
+
+    with atomic_output(target, ".png", overwrite=overwrite) as tmp:
+        img.save(tmp, format="PNG", optimize=False)
+    return target
+
+
+def _frame_ranges(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finite min and max of every frame (NaN for a frame without finite values)."""
+    finite = np.isfinite(data)
+    lows = np.min(data, axis=(1, 2), where=finite, initial=np.inf).astype(np.float64)
+    highs = np.max(data, axis=(1, 2), where=finite, initial=-np.inf).astype(np.float64)
+    empty = ~finite.any(axis=(1, 2))
+    lows[empty], highs[empty] = np.nan, np.nan
+    return lows, highs
+
+
+def _unit_text(unit: str) -> str:
+    return f"z ({unit})"
+
+
+def _bar_labels(rng: tuple[float, float] | None, unit: str) -> dict[float, str]:
+    if rng is None:
+        return {1.0: "max", 0.5: "per frame", 0.0: "min"}
+    lo, hi = rng
+    span = hi - lo
+    # Enough decimals to tell the three ticks apart (about 3 significant digits of the span).
+    decimals = max(0, 2 - math.floor(math.log10(span))) if span > 0 else 2
+    return {f: f"{lo + f * span + 0.0:.{decimals}f}" for f in (1.0, 0.5, 0.0)}
+
+
+def _info_line(stack: AFMImageStack, n_total: int, n_shown: int, z_text: str) -> str:
+    _, h, w = stack.shape
+    px, py = stack.pixel_size_nm, stack.pixel_size_y_nm
+    times = [t for t in (md.get("timestamp") for md in stack.frame_metadata) if t is not None]
+    span = f", {times[-1] - times[0]:.3g} s" if len(times) > 1 else ""
+    pixel = f"{px:.4g} nm/px" if px == py else f"{px:.4g} x {py:.4g} nm/px"
+    return (
+        f"{stack.channel} · {n_total} frames{span} · {w} x {h} px · {w * px:.4g} x {h * py:.4g} nm"
+        f" · {pixel}" + (f" · {z_text}" if z_text else "") + f" · showing {n_shown}"
+    )
