@@ -28,7 +28,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "README-proposal.md", "Thumbs.db", ".DS_Store"]
+# examples/ holds example plugin distributions (code with their own READMEs), not pages.
+exclude_patterns = ["_build", "examples", "README-proposal.md", "Thumbs.db", ".DS_Store"]
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3

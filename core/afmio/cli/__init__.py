@@ -14,15 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import convert, demo, inspect, plugins
+from . import convert, demo, inspect, pictures, plugins
 from ._common import EXIT_ERROR, EXIT_USAGE, STATE, HelpFormatter, UsageError, error_text
 
 __all__ = ["build_parser", "main"]
-
-try:  # the gif/preview commands arrive with the pictures module
-    from . import pictures as _pictures
-except ImportError:  # pragma: no cover - only while that module is missing
-    _pictures = None  # type: ignore[assignment]
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -52,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="afmio",
         description="Read and write high-speed AFM videos as one stack of frames in nanometres.",
-        epilog="start with:  afmio demo   then   afmio info afmio-demo/demo.h5\n"
+        epilog="start with:\n  afmio demo\n  afmio info afmio-demo/demo.h5\n"
                "'afmio COMMAND --help' explains each command.",
         formatter_class=HelpFormatter,
     )
@@ -62,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     inspect.register(sub)
     convert.register(sub)
-    if _pictures is not None:
-        _pictures.register(sub)
+    pictures.register(sub)
     demo.register(sub)
     plugins.register(sub)
     return parser
