@@ -260,7 +260,11 @@ def get_loader_for_folder(
 
 
 def load_npz_bundle(path: str | Path, channel: str = "height_trace") -> AFMImageStack:
-    """Load a playNano NPZ bundle (``channel`` is ignored, as in playNano: a bundle has one)."""
+    """Load a playNano NPZ bundle (``channel`` is ignored, as in playNano: a bundle has one).
+
+    Unlike playNano (``allow_pickle=True``), nothing in the file is unpickled: afmio decodes
+    the pickled string members playNano writes without executing them.
+    """
     return _registry().load(Path(path), format="npz")
 
 
@@ -370,7 +374,7 @@ def _gif_options(
         "draw_ts": draw_ts,
         "draw_scale": draw_scale,
         "scale_bar_nm": scale_bar_nm,
-        "frame_duration_s": duration_s,
+        "duration": float(duration_s) * 1000.0,  # the gif writer takes ms per frame
     }
 
 
