@@ -457,6 +457,12 @@ def has_magic(head: bytes) -> bool:
     return head.startswith(MAGIC)
 
 
+def _find_end(head: bytes, limit: int) -> int:
+    """Offset of ``\\*File list end`` (any case) in ``head[:limit]``, or -1."""
+    end = head.find(b"\\*File list end", 0, limit)
+    return end if end >= 0 else head.lower().find(_END.encode(), 0, limit)
+
+
 _DATA_LENGTH_RE = re.compile(rb"\\data length:\s*(\d+)", re.IGNORECASE)
 
 
@@ -493,10 +499,10 @@ def read_header(path: str | os.PathLike[str]) -> NanoscopeHeader:
             if declared > MAX_HEADER_BYTES:
                 raise CorruptFileError(p, f"declared header length {declared} bytes is implausible")
         limit = min(size, declared if declared else MAX_HEADER_BYTES)
-        end = head.lower().find(_END.encode(), 0, limit)
+        end = _find_end(head, limit)
         if end < 0 and limit > len(head):
             head += fh.read(limit - len(head))
-            end = head.lower().find(_END.encode(), 0, limit)
+            end = _find_end(head, limit)
     if end < 0:
         if declared is not None and size < declared:
             raise TruncatedFileError(
@@ -507,31 +513,41 @@ def read_header(path: str | os.PathLike[str]) -> NanoscopeHeader:
     return parse_header(text, p, size, declared if declared else end)
 
 
+_BLANKS = " \t\r\x00\x1a"
+
+
+def _parse_params(body: str) -> dict[str, str]:
+    """``\\Key: value`` lines -> {normalised key: value}; later duplicates win.
+
+    A plain loop with ``str.partition`` is about twice as fast here as a regex.
+    """
+    params: dict[str, str] = {}
+    for line in body.split("\n"):
+        if line[:1] != "\\":
+            continue
+        key, sep, value = line[1:].partition(":")
+        if key[:1] == "@" and key[1:].isdigit():
+            # "@2:Z scale: ..." - the group number's colon is part of the key.
+            rest, sep, value = value.partition(":")
+            key = f"{key}:{rest}"
+        if not sep:
+            continue  # a stray line without a value
+        key = key.rstrip().lower()
+        if "  " in key or "\t" in key:
+            key = normalize_key(key)
+        params[key] = value.strip(_BLANKS)
+    return params
+
+
 def parse_header(text: str, path: Path, file_size: int, header_length: int) -> NanoscopeHeader:
     """Parse header text (up to ``\\*File list end``) into sections and images."""
-    sections: list[Section] = []
-    current: Section | None = None
-    for raw in text.split("\n"):
-        line = raw.strip("\r\x00 \t\x1a")
-        if len(line) < 2 or line[0] != "\\":
-            continue
-        if line[1] == "*":
-            current = Section(line[2:].strip())
-            sections.append(current)
-            continue
-        if current is None:
-            raise CorruptFileError(path, f"header parameter before any section: {line[:60]!r}")
-        body = line[1:]
-        start = 0
-        if body.startswith("@"):
-            # "@2:Z scale" - the group number's colon is part of the key.
-            m = _GROUP_RE.match(body)
-            if m:
-                start = m.end()
-        colon = body.find(":", start)
-        if colon < 0:
-            continue  # a stray line without a value; NanoScope writes none we need
-        current.params[normalize_key(body[:colon])] = body[colon + 1:].strip()
+    chunks = ("\n" + text).split("\n\\*")
+    if chunks[0].strip(_BLANKS + "\n"):
+        raise CorruptFileError(path, f"header text before any section: {chunks[0].strip()[:60]!r}")
+    sections = []
+    for chunk in chunks[1:]:
+        name, _, body = chunk.partition("\n")
+        sections.append(Section(name.strip(_BLANKS), _parse_params(body)))
     if not sections or normalize_key(sections[0].name) != "file list":
         raise CorruptFileError(path, "header does not start with the '\\*File list' section")
     images = [
@@ -541,9 +557,6 @@ def parse_header(text: str, path: Path, file_size: int, header_length: int) -> N
     if not images:
         raise CorruptFileError(path, "header has no '\\*Ciao image list' section (no stored image)")
     return NanoscopeHeader(path, file_size, header_length, sections, images)
-
-
-_GROUP_RE = re.compile(r"@\d+:")
 
 
 def _int(path: Path, section: Section, what: str, key: str, default: int | None = None) -> int:

@@ -249,38 +249,37 @@ def _scan(path: Path, channel: str | None, direction: LineDirection | None) -> _
             f"{path}: no NanoScope files in the folder (names matching {', '.join(MEMBER_PATTERNS)})",
             path=path,
         )
-    good: list[Path] = []
-    skipped: list[Path] = []
-    for m in members:
-        (good if has_magic(_head(m)) else skipped).append(m)
+    headers: list[NanoscopeHeader] = []
+    skipped: list[str] = []
+    members.sort(key=lambda m: natural_sort_key(m.name))
+    for m in progress(members, total=len(members), desc="NanoScope headers"):
+        try:
+            headers.append(read_header(m))
+        except UnsupportedFormatError:  # no "\*File list" magic: someone else's file
+            skipped.append(m.name)
     if skipped:
-        names = sorted((m.name for m in skipped), key=natural_sort_key)
-        if not good:
+        listed = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        if not headers:
             raise UnsupportedFormatError(
                 f"{path}: none of the {len(members)} files matching {', '.join(MEMBER_PATTERNS)} is a "
-                f"NanoScope file (no '\\*File list' at the start): {', '.join(names[:5])}"
-                + (" ..." if len(names) > 5 else ""),
+                f"NanoScope file (no '\\*File list' at the start): {listed}",
                 path=path,
             )
         warnings.warn(
-            f"{path}: skipped {len(names)} file(s) that are not NanoScope files: {', '.join(names[:5])}"
-            + (" ..." if len(names) > 5 else ""),
+            f"{path}: skipped {len(skipped)} file(s) that are not NanoScope files: {listed}",
             UserWarning,
             stacklevel=3,
         )
-    # The first file (by name) fixes the channel name, so "height" means the same image everywhere.
-    good.sort(key=lambda m: natural_sort_key(m.name))
-    first = _frame(good[0], channel, direction)
-    chosen = first.image.channel
-    frames = [first]
-    for m in progress(good[1:], total=len(good) - 1, desc="NanoScope headers"):
-        header = read_header(m)
+    # The first file (by name) fixes the channel, so "height" means the same image in every file.
+    chosen = _resolve_channel(headers[0], channel)
+    frames = []
+    for header in headers:
         if chosen not in _channel_names(header):
-            raise ChannelNotFoundError(m, chosen, _channel_names(header))
+            raise ChannelNotFoundError(header.path, chosen, _channel_names(header))
         image = _choose_image(header, chosen, direction)
-        frames.append(_Frame(m, header, image, header.z_scale(image)))
+        frames.append(_Frame(header.path, header, image, header.z_scale(image)))
     frames, order = _order(frames)
-    return _Scan(path, frames, sorted((s.name for s in skipped), key=natural_sort_key), order)
+    return _Scan(path, frames, skipped, order)
 
 
 def _order(frames: list[_Frame]) -> tuple[list[_Frame], str]:
