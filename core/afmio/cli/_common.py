@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ __all__ = [
     "UsageError",
     "error_text",
     "expand_inputs",
+    "frame_progress",
     "output_stem",
     "progress_bar",
     "registry",
@@ -70,8 +72,14 @@ def registry() -> Any:
 
 
 def say(text: str) -> None:
-    """Print a progress or result line unless ``-q`` was given."""
-    if not STATE.quiet:
+    """Print a progress or result line unless ``-q`` was given (above a running bar, if any)."""
+    if STATE.quiet:
+        return
+    if _BARS:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stdout)
+    else:
         print(text, flush=True)
 
 
@@ -86,20 +94,89 @@ def error_text(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+_BARS: list[Any] = []
+
+
 def progress_bar(items: Iterable[T], *, total: int, desc: str, unit: str = "file") -> Iterator[T]:
     """A tqdm bar on stderr when it is a terminal and ``-q`` is off; otherwise the items as is."""
-    enabled = (
+    if not _bars_enabled(total):
+        yield from items
+        return
+    from tqdm import tqdm
+
+    with tqdm(items, total=total, desc=desc, unit=unit, leave=False) as bar:
+        _BARS.append(bar)
+        try:
+            yield from bar
+        finally:
+            _BARS.remove(bar)
+
+
+def _bars_enabled(total: int) -> bool:
+    return (
         total > 1
         and not STATE.quiet
         and sys.stderr.isatty()
         and os.environ.get("AFMIO_PROGRESS", "1") != "0"
     )
-    if not enabled:
-        yield from items
+
+
+class _CountingSource:
+    """Frames of another stack, counted on a progress bar as the writer pulls them."""
+
+    def __init__(self, stack: Any, bar: Any) -> None:
+        self._stack = stack
+        self._bar = bar
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._stack.shape
+
+    @property
+    def dtype(self) -> Any:
+        return self._stack.dtype
+
+    def read_frame(self, index: int) -> Any:
+        import numpy as np
+
+        frame = np.array(self._stack.get_frame(index))
+        self._bar.update(1)
+        return frame
+
+    def read_frames(self, start: int, stop: int) -> Any:
+        import numpy as np
+
+        block = self._stack[start:stop]
+        frames = np.array(block.data)
+        self._bar.update(frames.shape[0])
+        return frames
+
+    def close(self) -> None:
+        pass  # the original stack owns the file
+
+
+@contextlib.contextmanager
+def frame_progress(stack: Any, desc: str) -> Iterator[Any]:
+    """Yield ``stack``, or a view of it that counts frames on a bar when one should show."""
+    if not (_bars_enabled(stack.n_frames) and stack.is_lazy and not _BARS):
+        yield stack
         return
     from tqdm import tqdm
 
-    yield from tqdm(items, total=total, desc=desc, unit=unit, leave=False)
+    from ..stack import AFMImageStack
+
+    with tqdm(total=stack.n_frames, desc=desc, unit="frame", leave=False) as bar:
+        view = AFMImageStack(
+            _CountingSource(stack, bar), stack.pixel_size_nm, stack.channel, stack.file_path,
+            stack.frame_metadata, pixel_size_y_nm=stack.pixel_size_y_nm, z_unit=stack.z_unit,
+        )
+        view.processed, view.masks, view.analysis = stack.processed, stack.masks, stack.analysis
+        view.provenance, view.state_backups = stack.provenance, stack.state_backups
+        _BARS.append(bar)
+        try:
+            yield view
+        finally:
+            _BARS.remove(bar)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._common import Batch, HelpFormatter, UsageError, expand_inputs, output_stem, registry
+from ._common import Batch, HelpFormatter, UsageError, expand_inputs, frame_progress, output_stem, registry
 
 __all__ = ["register"]
 
@@ -72,8 +72,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if target in planned:
             raise UsageError(f"{src} and {planned[target]} would both be written to {target}")
         planned[target] = src
-        with reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack:
-            written = reg.save(stack, target, format=args.format, overwrite=args.overwrite, raw=args.raw)
+        with (
+            reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack,
+            frame_progress(stack, src.name) as counted,
+        ):
+            written = reg.save(counted, target, format=args.format, overwrite=args.overwrite, raw=args.raw)
         return [written]
 
     return Batch("convert").run(inputs, job)

@@ -12,6 +12,19 @@ from ._common import registry
 __all__ = ["register"]
 
 
+#: Acquisition facts ``info`` prints without ``-v`` (drivers may record dozens).
+_FACTS_SHOWN = 12
+
+
+def _short(value: Any) -> bool:
+    """A fact worth a line by default: a scalar or a short list, not a table."""
+    if isinstance(value, dict):
+        return False
+    if isinstance(value, (list, tuple)):
+        return len(value) <= 8 and all(not isinstance(v, (list, tuple, dict)) for v in value)
+    return len(str(value)) <= 80
+
+
 def _table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
@@ -104,12 +117,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         rows.append(("time span", f"{span:.6g} s ({pace})"))
     elif record["frames"] > 1:
         rows.append(("time span", "unknown (the header has no timing)"))
-    for key, value in record["acquisition"].items():
-        if key == "channels":
-            continue  # already listed above
+    facts = [(k, v) for k, v in record["acquisition"].items() if k != "channels"]  # channels: above
+    shown = facts if args.verbose else [(k, v) for k, v in facts if _short(v)][:_FACTS_SHOWN]
+    for key, value in shown:
         if isinstance(value, (list, tuple)):
             value = ", ".join(str(v) for v in value)
         rows.append((key.replace("_", " "), str(value)))
+    if len(shown) < len(facts):
+        rows.append(("", f"... {len(facts) - len(shown)} more acquisition facts (-v shows all, --json too)"))
     width = max(len(k) for k, _ in rows)
     print(record["path"])
     for key, value in rows:
