@@ -30,8 +30,8 @@ __all__ = [
     "frame_timing",
     "is_bidirectional",
     "parse_jpk_date",
-    "parse_settings",
     "scale_into",
+    "settings_value",
     "value_scale",
 ]
 
@@ -184,17 +184,23 @@ def epoch_ms(instant: datetime) -> int:
     return (instant - _EPOCH) // timedelta(milliseconds=1)
 
 
-def parse_settings(text: Any) -> dict[str, str]:
-    """Parse JPK's ``key : value`` settings text (colons in values written ``\\:``)."""
-    out: dict[str, str] = {}
+def settings_value(text: Any, key: str) -> str | None:
+    """One value of JPK's ``key : value`` settings text (``\\:`` unescaped), or None.
+
+    Looks the key up directly instead of parsing the whole text (kilobytes per file).
+    """
     s = decode(text)
     if not s:
-        return out
-    for line in s.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out.setdefault(key.strip(), value.strip().replace("\\:", ":"))
-    return out
+        return None
+    at = s.find(key)
+    while at >= 0:
+        if at == 0 or s[at - 1] == "\n":
+            end = s.find("\n", at)
+            name, sep, value = (s[at:] if end < 0 else s[at:end]).partition(":")
+            if sep and name.strip() == key:
+                return value.strip().replace("\\:", ":")
+        at = s.find(key, at + 1)
+    return None
 
 
 @dataclass

@@ -63,7 +63,7 @@ from __future__ import annotations
 import os
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
@@ -89,8 +89,8 @@ from ._jpk_common import (
     frame_timing,
     is_bidirectional,
     parse_jpk_date,
-    parse_settings,
     scale_into,
+    settings_value,
     value_scale,
 )
 
@@ -161,7 +161,22 @@ class _Page:
     shape: tuple[int, int]
     dtype: np.dtype
     segments: list[tuple[int, int]]  # (offset, bytes) runs; empty -> decode with tifffile
-    tags: dict[int, Any]
+    scale: ValueScale | None = None  # only for the channel being read
+
+
+#: File-wide tags read from page 0 (others, e.g. the large feedback text, are skipped).
+GLOBAL_TAGS = (
+    Tag.VERSION,
+    Tag.START_DATE,
+    Tag.END_DATE,
+    Tag.FEEDBACK_MODE,
+    Tag.GRID_ULENGTH,
+    Tag.GRID_VLENGTH,
+    Tag.GRID_REFLECT,
+    Tag.SCANRATE,
+    Tag.DUTY_CYCLE,
+    Tag.MOTION,
+)
 
 
 @dataclass
@@ -171,17 +186,21 @@ class _FrameFile:
     path: Path
     pages: dict[str, _Page]
     glob: dict[int, Any]
+    interlace: bool | None = None
     start: datetime | None = None
     end: datetime | None = None
     zone_known: bool = False
-    settings: dict[str, str] = field(default_factory=dict)
-    scale: ValueScale | None = None
     page: _Page | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         first = next(iter(self.pages.values()))
         return first.shape
+
+    @property
+    def scale(self) -> ValueScale:
+        assert self.page is not None and self.page.scale is not None
+        return self.page.scale
 
     def number(self, tag: int) -> float | None:
         value = self.glob.get(tag)
@@ -200,10 +219,6 @@ class _FrameFile:
     def reflect(self) -> bool:
         return bool(as_bool(self.glob.get(Tag.GRID_REFLECT)))
 
-    @property
-    def interlace(self) -> bool | None:
-        return as_bool(self.settings.get(INTERLACE_KEY))
-
     def pixel_sizes(self) -> tuple[float, float]:
         h, w = self.shape
         sizes = []
@@ -215,8 +230,15 @@ class _FrameFile:
         return sizes[0], sizes[1]
 
 
-def _tag_dict(page: Any) -> dict[int, Any]:
-    return {tag.code: tag.value for tag in page.tags.values()}
+class _Tags:
+    """Tag values of one page by code, read only when asked (while the file is open)."""
+
+    def __init__(self, page: Any) -> None:
+        self._tags = page.tags
+
+    def get(self, code: int) -> Any:
+        tag = self._tags.get(code)
+        return None if tag is None else tag.value
 
 
 def _segments(page: Any, path: Path, nbytes: int, file_size: int) -> list[tuple[int, int]]:
@@ -239,19 +261,24 @@ def _segments(page: Any, path: Path, nbytes: int, file_size: int) -> list[tuple[
     return runs
 
 
-def _read_header(path: Path) -> _FrameFile:
-    """Parse the IFDs of one file (tags only; no pixel data, thumbnail never decoded)."""
+def _read_header(path: Path, want: str | None = None) -> _FrameFile:
+    """Parse the IFDs of one file: tags only, no pixel data, thumbnail never decoded.
+
+    ``want`` names the channel whose calibration is read (None: names only).
+    """
     import tifffile
 
     file_size = os.path.getsize(path)
     try:
         with tifffile.TiffFile(path) as tf:
-            glob = _tag_dict(tf.pages.first)
+            first = _Tags(tf.pages.first)
+            glob = {int(code): first.get(code) for code in GLOBAL_TAGS}
+            interlace = settings_value(first.get(Tag.SETTINGS), INTERLACE_KEY)
             order = tf.byteorder
             pages: dict[str, _Page] = {}
             for index in range(1, len(tf.pages)):
                 page = tf.pages[index]
-                tags = _tag_dict(page)
+                tags = _Tags(page)
                 name = decode(tags.get(Tag.CHANNEL_NAME))
                 if not name or len(page.shape) != 2 or page.dtype is None or page.dtype.kind not in "iuf":
                     continue  # not a channel page (preview, mask...)
@@ -261,7 +288,9 @@ def _read_header(path: Path) -> _FrameFile:
                 dtype = np.dtype(page.dtype).newbyteorder(order)
                 h, w = (int(s) for s in page.shape)
                 segs = _segments(page, path, h * w * dtype.itemsize, file_size)
-                pages[key] = _Page(index, key, (h, w), dtype, segs, tags)
+                pages[key] = _Page(index, key, (h, w), dtype, segs)
+                if key == want:
+                    pages[key].scale = _slot_scale(tags, key, path)
     except tifffile.TiffFileError as exc:
         raise CorruptFileError(path, f"not a readable TIFF: {exc}") from exc
     if not pages:
@@ -269,16 +298,15 @@ def _read_header(path: Path) -> _FrameFile:
     shapes = {p.shape for p in pages.values()}
     if len(shapes) > 1:
         raise CorruptFileError(path, f"channel pages differ in size: {sorted(shapes)}")
-    frame = _FrameFile(path, pages, glob)
+    frame = _FrameFile(path, pages, glob, as_bool(interlace))
     frame.start, frame.zone_known = parse_jpk_date(glob.get(Tag.START_DATE))
     frame.end, _ = parse_jpk_date(glob.get(Tag.END_DATE))
-    frame.settings = parse_settings(glob.get(Tag.SETTINGS))
+    frame.page = pages.get(want) if want else None
     return frame
 
 
-def _slot_scale(page: _Page, path: Path) -> ValueScale:
+def _slot_scale(tags: _Tags, key: str, path: Path) -> ValueScale:
     """The raw -> physical map of the page's default calibration slot."""
-    tags = page.tags
     default = decode(tags.get(Tag.DEFAULT_SLOT))
     n_slots = tags.get(Tag.N_SLOTS)
     try:
@@ -286,7 +314,7 @@ def _slot_scale(page: _Page, path: Path) -> ValueScale:
     except (TypeError, ValueError):
         n = MAX_SLOTS
     if default is None:
-        raise CorruptFileError(path, f"channel {page.key!r} has no default calibration slot (tag 0x8081)")
+        raise CorruptFileError(path, f"channel {key!r} has no default calibration slot (tag 0x8081)")
     for k in range(n):
         base = SLOT_BASE + SLOT_STRIDE * k
         if decode(tags.get(base + SLOT_NAME)) != default:
@@ -298,12 +326,12 @@ def _slot_scale(page: _Page, path: Path) -> ValueScale:
         if kind == "LinearScaling":
             mult, off = tags.get(base + SLOT_MULTIPLIER), tags.get(base + SLOT_OFFSET)
             if mult is None or off is None:
-                raise CorruptFileError(path, f"channel {page.key!r}: slot {default!r} lacks multiplier/offset")
+                raise CorruptFileError(path, f"channel {key!r}: slot {default!r} lacks multiplier/offset")
             return value_scale(float(mult), float(off), unit)
         raise CorruptFileError(
-            path, f"channel {page.key!r}: scaling type {kind!r} of slot {default!r} is not NullScaling or LinearScaling"
+            path, f"channel {key!r}: scaling type {kind!r} of slot {default!r} is not NullScaling or LinearScaling"
         )
-    raise CorruptFileError(path, f"channel {page.key!r}: default calibration slot {default!r} not found")
+    raise CorruptFileError(path, f"channel {key!r}: default calibration slot {default!r} not found")
 
 
 # ---------------------------------------------------------------------- planning
@@ -357,19 +385,15 @@ class _Plan:
 
 def _plan(path: Path, channel: str | None) -> _Plan:
     files = _members(path)
-    frames = [_read_header(f) for f in files]
-    _check_alike(frames)
-    names = list(frames[0].pages)
+    names = list(_read_header(files[0]).pages)
     key = select_channel(path, names, channel)
-
+    frames = [_read_header(f, key) for f in files]
+    _check_alike(frames)
+    unit = frames[0].scale.z_unit
     for f in frames:
-        f.page = f.pages[key]
-        f.scale = _slot_scale(f.page, f.path)
-    unit = frames[0].scale.z_unit  # type: ignore[union-attr]
-    for f in frames:
-        if f.scale.z_unit != unit:  # type: ignore[union-attr]
+        if f.scale.z_unit != unit:
             raise CorruptFileError(
-                f.path, f"channel {key!r} is in {f.scale.z_unit!r}, but {frames[0].path.name} has {unit!r}"  # type: ignore[union-attr]
+                f.path, f"channel {key!r} is in {f.scale.z_unit!r}, but {frames[0].path.name} has {unit!r}"
             )
 
     if all(f.start is not None for f in frames):
@@ -415,7 +439,7 @@ def _plan(path: Path, channel: str | None) -> _Plan:
         "grid_reflect": first.reflect,
         "rows_reversed": not first.reflect,
         "channels": names,
-        "file_unit": first.scale.file_unit,  # type: ignore[union-attr]
+        "file_unit": first.scale.file_unit,
         "n_files": len(frames),
     }
     if timing.notes:
@@ -458,7 +482,7 @@ class _JpkFrames:
         for i in progress_bar(range(n), total=n, desc=self._desc, enabled=enabled):
             frame = self._frames[start + i]
             page = frame.page
-            assert page is not None and frame.scale is not None
+            assert page is not None
             if raw is None or raw.dtype != page.dtype:
                 raw = np.empty((h, w), page.dtype)
             _read_page(frame.path, page, raw)
