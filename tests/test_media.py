@@ -1,0 +1,149 @@
+"""The ``mp4`` and ``png`` (image sequence) drivers, decoded back with PyAV and Pillow."""
+
+from __future__ import annotations
+
+import os
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from afmio import AFMImageStack, MissingDependencyError, OverwriteError, Registry, build_frame_metadata
+from afmio.atomic import temporary_path_for
+from afmio.render import Renderer, palette
+from afmio_builtins import media
+
+
+@pytest.fixture
+def reg():
+    return Registry([("media", media)])
+
+
+def make_stack(data, px=0.5, *, path="movie.asd"):
+    data = np.asarray(data, np.float32)
+    meta = [build_frame_metadata(timestamp=0.5 * i, frame_pixel_size_nm=px) for i in range(data.shape[0])]
+    return AFMImageStack(data, px, "height_trace", path, meta)
+
+
+# ---------------------------------------------------------------------- mp4
+def decode_mp4(path):
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        info = {
+            "codec": stream.codec_context.name,
+            "rate": stream.average_rate,
+            "width": stream.codec_context.width,
+            "height": stream.codec_context.height,
+        }
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+    return frames, info
+
+
+def test_mp4_frame_count_size_rate(reg, tmp_path):
+    pytest.importorskip("av")
+    stack = make_stack(np.random.default_rng(0).uniform(0, 1, (9, 100, 121)))
+    out = reg.save(stack, tmp_path / "m.mp4", fps=12.5)
+    frames, info = decode_mp4(out)
+    assert frames.shape == (9, 512, 620, 3)  # 121 * 512 / 100 = 619.5 -> 620, even
+    assert (info["width"], info["height"]) == (620, 512)
+    assert info["codec"] == "h264"
+    assert info["rate"] == Fraction(25, 2)
+
+
+def test_mp4_odd_sizes_become_even_and_duration_sets_rate(reg, tmp_path):
+    pytest.importorskip("av")
+    stack = make_stack(np.random.default_rng(1).uniform(0, 1, (3, 513, 301)))
+    frames, info = decode_mp4(reg.save(stack, tmp_path / "odd.mp4", duration=250))
+    assert frames.shape == (3, 514, 302, 3)
+    assert info["rate"] == 4
+
+
+def test_mp4_pixels_follow_the_rendering(reg, tmp_path):
+    pytest.importorskip("av")
+    # Left half low, right half high; flat rows so chroma subsampling does not matter.
+    data = np.zeros((2, 512, 512), np.float32)
+    data[:, :, 256:] = 10.0
+    stack = make_stack(data)
+    out = reg.save(stack, tmp_path / "g.mp4", cmap="gray", zmin=0, zmax=10, crf=0, scale_bar_nm=50)
+    frames, _ = decode_mp4(out)
+    gray = frames[..., 1].astype(int)
+    assert np.abs(gray[:, 200:400, 100:200] - 0).max() <= 3
+    assert np.abs(gray[:, 200:400, 300:500] - 255).max() <= 3
+    # Scale bar on the dark half: 50 nm at 0.5 nm/px = 100 px, rows 497..501, from x = 10.
+    bar = gray[0, 497:502, 12:108]
+    assert bar.min() >= 240
+    assert gray[0, 497:502, 115:200].max() <= 20
+
+
+def test_mp4_without_pyav_names_the_extra(reg, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
+    stack = make_stack(np.zeros((2, 8, 8)))
+    with pytest.raises(MissingDependencyError, match=r"MP4 export needs the optional package 'av'.*afmio\[video\]"):
+        reg.save(stack, tmp_path / "m.mp4")
+    assert os.listdir(tmp_path) == []
+
+
+def test_mp4_bad_options(reg, tmp_path):
+    pytest.importorskip("av")
+    stack = make_stack(np.zeros((2, 8, 8)))
+    for bad in ({"fps": -1}, {"crf": 60}, {"fps": 5, "duration": 100}):
+        with pytest.raises(ValueError):
+            reg.save(stack, tmp_path / "m.mp4", **bad)
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------- png sequence
+def read_png(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.mode == "P"
+        return np.asarray(im), np.asarray(im.getpalette(), np.uint8).reshape(-1, 3)
+
+
+def test_png_sequence_layout_and_exact_pixels(reg, tmp_path):
+    rng = np.random.default_rng(2)
+    stack = make_stack(rng.uniform(0, 1, (12, 200, 200)))
+    out = reg.save(stack, tmp_path / "run", format="png", cmap="viridis")
+    assert out == tmp_path / "run" and out.is_dir()
+    names = sorted(os.listdir(out))
+    assert names == [f"run_{i:04d}.png" for i in range(12)]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left
+    expected = list(Renderer(stack, cmap="viridis").index_frames())
+    for i in (0, 11):
+        idx, pal = read_png(out / names[i])
+        assert idx.shape == (512, 512)
+        np.testing.assert_array_equal(idx, expected[i])
+        np.testing.assert_array_equal(pal[:256], palette("viridis"))
+
+
+def test_png_sequence_export_naming(reg, tmp_path):
+    stack = make_stack(np.random.default_rng(3).uniform(0, 1, (3, 16, 16)), path="/d/pn_asd_sample_0.asd")
+    assert reg.export(stack, tmp_path, formats=["png"]) == [tmp_path / "pn_asd_sample_0"]
+    assert sorted(os.listdir(tmp_path / "pn_asd_sample_0")) == [f"pn_asd_sample_0_{i:04d}.png" for i in range(3)]
+    stack.processed["raw"] = stack.data.copy()
+    stack.processed["level"] = stack.data + 1
+    out = reg.export(stack, tmp_path, "named", formats=["png"])
+    assert out == [tmp_path / "named_filtered"]
+    assert sorted(os.listdir(out[0]))[0] == "named_filtered_0000.png"
+    with pytest.raises(OverwriteError):
+        reg.export(stack, tmp_path, "named", formats=["png"])
+    reg.export(stack, tmp_path, "named", formats=["png"], overwrite=True, prefix="f")
+    assert sorted(os.listdir(out[0])) == ["f_0000.png", "f_0001.png", "f_0002.png"]
+
+
+def test_sequence_name_recovers_the_target_from_the_temporary_folder():
+    for target in (Path("out/run"), Path("out/run.v2"), Path("a.b/x_filtered")):
+        tmp = temporary_path_for(target, target.suffix)
+        assert media.sequence_name(tmp) == target.name
+    assert media.sequence_name(Path("plain")) == "plain"
+
+
+def test_png_sequence_bad_prefix(reg, tmp_path):
+    stack = make_stack(np.zeros((1, 4, 4)))
+    with pytest.raises(ValueError, match="prefix"):
+        reg.save(stack, tmp_path / "s", format="png", prefix="a/b")
+    assert os.listdir(tmp_path) == []
