@@ -293,6 +293,7 @@ def test_plugins(cli):
     r = runs["debug_plugins"]
     assert r.returncode == 0
     assert "afmio_drivers" in r.stderr  # pluggy's trace of the hook calls
+    assert "afmio: driver 'npz' from plugin 'npz' (afmio " in r.stderr
 
 
 def test_a_broken_plugin_is_reported_but_harmless(cli):

@@ -79,6 +79,20 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="afmio")
 
 
+def _trace_plugins() -> None:
+    """Trace discovery and hook calls, then say which plugin gave which driver.
+
+    Plugins set aside are reported by the registry's own warnings.
+    """
+    from ._common import registry
+
+    reg = registry()
+    reg.enable_tracing()
+    for d in reg.drivers():
+        where = f"{d.distribution} {d.version or ''}".strip() if d.distribution else "registered directly"
+        print(f"afmio: driver {d.name!r} from plugin {d.plugin!r} ({where})", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = build_parser()
@@ -86,9 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     STATE.quiet, STATE.verbose, STATE.debug = args.quiet, args.verbose or 0, args.debug
     _configure_logging(STATE.verbose, STATE.quiet)
     if args.debug_plugins:
-        from ._common import registry
-
-        registry().enable_tracing()
+        _trace_plugins()
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
