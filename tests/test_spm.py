@@ -577,3 +577,16 @@ def test_copies_folder_loads(tmp_path, sample):
     assert stack.n_frames == 5
     assert stack.acquisition["files"] == [f"copy{i}.{i:03d}" for i in range(5)]
     assert [m["timestamp"] for m in stack.frame_metadata] == [0.0] * 5
+
+
+def test_direction_is_the_same_in_every_frame(tmp_path):
+    write_spm(tmp_path / "a.001", [SpmImage(RAW, line_direction="Retrace")], date="04:06:20 PM Thu Sep 26 2019")
+    write_spm(tmp_path / "b.002", [SpmImage(RAW, line_direction="Trace")], date="04:06:21 PM Thu Sep 26 2019")
+    with pytest.raises(ChannelNotFoundError) as err:
+        afmio.load(tmp_path)  # a.001 offers only Retrace, so b.002 must have Retrace too
+    assert err.value.path.endswith("b.002")
+    write_spm(tmp_path / "b.002", [SpmImage(RAW, line_direction="Trace"), SpmImage(RAW, line_direction="Retrace")],
+              date="04:06:21 PM Thu Sep 26 2019")
+    stack = afmio.load(tmp_path)
+    assert stack.acquisition["line_direction"] == "Retrace"
+    assert "line_direction_note" in stack.acquisition

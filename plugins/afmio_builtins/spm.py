@@ -22,11 +22,14 @@ Channels
     default: ``Height Sensor`` when present, else ``Height``, else the first image.
     A name spelt exactly as in the file wins over the ``height`` alias, so
     ``channel="Height"`` loads ``Height`` even beside ``Height Sensor``.
+    The first file by name fixes the channel for the whole folder.
     ``channels(path)`` lists the names of the first file.
 
 Trace / retrace (option ``direction``)
     ``direction=None`` (default) loads the Trace image of the channel, or the only
-    direction stored (HS-AFM FastScan files often hold Retrace only).
+    direction stored (HS-AFM FastScan files often hold Retrace only). The first file
+    by name decides, and every other file must offer the same direction, so a video
+    never mixes the two.
     ``direction="trace"`` or ``"retrace"`` demands that direction and raises
     :class:`~afmio.errors.ChannelNotFoundError` when it is absent.
     ``acquisition["line_direction"]`` always states what was loaded, and
@@ -107,8 +110,6 @@ __all__ = ["MEMBER_PATTERNS", "afmio_drivers", "channels", "probe", "read", "sni
 MEMBER_PATTERNS = ("*.spm", "*.[0-9][0-9][0-9]")
 DEFAULT_ORDER = ("Height Sensor", "Height")
 _SCAN_DIRECTIONS = {"down": "topDown", "up": "bottomUp"}
-#: Members checked by the folder sniff before it answers "not mine".
-_SNIFF_MEMBERS = 8
 
 
 @hookimpl
@@ -152,8 +153,8 @@ def _head(path: Path, n: int = len(MAGIC)) -> bytes:
 def sniff(path: Path) -> bool | None:
     """True for a NanoScope file (or a folder holding some), False otherwise.
 
-    A folder answers False only when its first few matching members all lack the
-    ``\\*File list`` magic, and None when it has no matching member.
+    A folder answers True as soon as one matching member has the ``\\*File list``
+    magic, False when none has, and None when it has no matching member.
     """
     p = Path(path)
     try:
@@ -161,7 +162,7 @@ def sniff(path: Path) -> bool | None:
             members = sorted(_member_files(p), key=lambda m: natural_sort_key(m.name))
             if not members:
                 return None
-            return any(has_magic(_head(m)) for m in members[:_SNIFF_MEMBERS])
+            return any(has_magic(_head(m)) for m in members)
         return has_magic(_head(p))
     except OSError:
         return None
@@ -270,8 +271,11 @@ def _scan(path: Path, channel: str | None, direction: LineDirection | None) -> _
             UserWarning,
             stacklevel=3,
         )
-    # The first file (by name) fixes the channel, so "height" means the same image in every file.
+    # The first file (by name) fixes the channel and the line direction, so every frame
+    # of the video shows the same image ("height" and the default direction mean one thing).
     chosen = _resolve_channel(headers[0], channel)
+    if direction is None:
+        direction = _choose_image(headers[0], chosen, None).line_direction
     frames = []
     for header in headers:
         if chosen not in _channel_names(header):
