@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .._version import __version__
 from . import convert, demo, inspect, pictures, plugins
@@ -22,7 +23,7 @@ __all__ = ["build_parser", "main"]
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """Options accepted before or after the command name (``afmio -v info x`` = ``afmio info x -v``)."""
-    default = {"default": argparse.SUPPRESS} if suppress else {}
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
     parser.add_argument("-v", "--verbose", action="count", help="more detail (-vv: debug log)",
                         **(default or {"default": 0}))
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors (no progress bars)",

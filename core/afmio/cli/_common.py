@@ -204,10 +204,10 @@ class Batch:
                 log.info("%s failed for %s: %s", self.verb, path, why)
         if self.failed:
             print(f"afmio: {len(self.failed)} of {len(inputs)} input(s) failed:", file=sys.stderr)
-            for path, why in self.failed:
+            for name, why in self.failed:
                 first = why.splitlines()[0]
                 # Most afmio messages start with the path already.
-                print(f"  {first}" if first.startswith(path) else f"  {path}: {first}", file=sys.stderr)
+                print(f"  {first}" if first.startswith(name) else f"  {name}: {first}", file=sys.stderr)
             return EXIT_ERROR
         if len(inputs) > 1:
             say(f"{len(inputs)} input(s) done, {len(self.done)} file(s) written")
