@@ -523,6 +523,10 @@ def test_implausible_declared_header_length(tmp_path):
         (SpmImage(RAW, extra={"Data length": "8"}, omit=("Data length",)), "Data length"),
         (SpmImage(RAW, scan_size="100 100 Hz"), "Scan Size"),
         (SpmImage(RAW, line_direction="Sideways"), "line direction"),
+        # overflowing numbers found by fuzzing: never inf pixel sizes or factors
+        (SpmImage(RAW, scan_size="1e999 1e999 nm"), "Scan Size"),
+        (SpmImage(RAW, z_scale="V [Sens. ZsensSens] (0.000375 V/LSB) 1e308 V"), "not finite"),
+        (SpmImage(RAW, extra={"Number of lines": "1e999"}, omit=("Number of lines",)), "Number of lines"),
     ],
 )
 def test_corrupt_image_sections(tmp_path, image, match):

@@ -20,6 +20,7 @@ the file size and by the header length the file declares.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -161,7 +162,10 @@ def parse_quantity(text: str) -> Quantity | None:
     m = _QUANTITY_RE.match(text)
     if not m:
         return None
-    return Quantity(float(m.group(1)), m.group(2))
+    value = float(m.group(1))
+    if not math.isfinite(value):  # "1e999": no header value is meant to overflow
+        return None
+    return Quantity(value, m.group(2))
 
 
 class ValueType(enum.Enum):
@@ -400,6 +404,21 @@ class NanoscopeHeader:
         return found
 
     def z_scale(self, image: ImageHeader) -> ZScale:
+        """Resolve the Z conversion chain of ``image`` (see :meth:`_z_scale`).
+
+        Raises
+        ------
+        CorruptFileError
+            No ``Z scale``, no number in it, or a factor that is not finite.
+        """
+        z = self._z_scale(image)
+        if not math.isfinite(z.factor):
+            raise CorruptFileError(
+                self.path, f"image {image.index} ({image.channel!r}): Z scale factor {z.factor} is not finite"
+            )
+        return z
+
+    def _z_scale(self, image: ImageHeader) -> ZScale:
         """Resolve the Z conversion chain of ``image``.
 
         ``value = raw * hard_value / 2**(8*bpp) * sensitivity`` with SI prefixes applied
@@ -646,10 +665,10 @@ def _scan_size(s: Section) -> tuple[float, float] | None:
     parts = text.split()
     numbers: list[float] = []
     for part in parts:
-        try:
-            numbers.append(float(part))
-        except ValueError:
+        q = parse_quantity(part)
+        if q is None or q.unit:
             break
+        numbers.append(q.value)
     if not numbers:
         return None
     unit = " ".join(parts[len(numbers):]) or "nm"
@@ -665,7 +684,7 @@ def _scan_size(s: Section) -> tuple[float, float] | None:
         m = _ASPECT_RE.match(s.get("Aspect Ratio") or "")
         a, b = (float(m.group(1)), float(m.group(2))) if m else (1.0, 1.0)
         y = x * b / a if a > 0 and b > 0 else x
-    if not (x > 0 and y > 0):
+    if not (0 < x < math.inf and 0 < y < math.inf):
         return None
     return x, y
 
