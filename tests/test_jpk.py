@@ -17,6 +17,7 @@ import pytest
 
 import afmio
 from afmio import ChannelNotFoundError, CorruptFileError, TruncatedFileError, UnsupportedFormatError
+from afmio_builtins._jpk_common import settings_value
 from afmio_testdata.jpk_builder import JpkChannel, Slot, frame_raw, make_jpk_folder, write_jpk
 
 NANORACER = "jpk_folder_streptavidin_nanoracer"
@@ -234,6 +235,35 @@ def test_time_zone_label_is_honoured(tmp_path):
     assert stack.frame_metadata[0]["frame_duration_s"] == pytest.approx(3.262)
 
 
+@pytest.mark.parametrize(
+    "label, epoch_ms",
+    [
+        ("GMT", 1748443318548),
+        ("UTC", 1748443318548),
+        ("+0100", 1748439718548),
+        ("-05:30", 1748463118548),
+        ("Europe/London", 1748439718548),  # BST in May
+        ("XYZT", 1748443318548),  # unknown label: taken as UTC (as playNano does)
+    ],
+)
+def test_zone_labels(tmp_path, label, epoch_ms):
+    raw = frame_raw(0, "height_trace", (2, 2))
+    write_jpk(tmp_path / "a.jpk", [JpkChannel("height", data=raw)],
+              start=f"2025-05-28 14:41:58.548 {label}", end=f"2025-05-28 14:42:00.548 {label}")
+    stack = afmio.load(tmp_path / "a.jpk")
+    assert stack.frame_metadata[0]["start_epoch_ms"] == epoch_ms
+    assert stack.frame_metadata[0]["frame_duration_s"] == pytest.approx(2.0)
+    assert stack.acquisition["time_zone"] == (label if label != "XYZT" else "XYZT (assumed UTC)")
+
+
+def test_settings_value_reads_one_key():
+    text = "a.b : 1\nfast-imaging.x : 12\\:30\nx.fast-imaging.x : no\nfast-imaging.x.y : z\n"
+    assert settings_value(text, "fast-imaging.x") == "12:30"
+    assert settings_value(text, "fast-imaging.x.y") == "z"
+    assert settings_value(text, "missing") is None
+    assert settings_value(None, "a.b") is None
+
+
 def test_reflect_tag_keeps_stored_row_order(tmp_path):
     raw = frame_raw(0, "height_trace", (4, 6))
     write_jpk(tmp_path / "r.jpk", [JpkChannel("height", data=raw)], reflect=True)
@@ -325,11 +355,15 @@ def test_default_is_first_channel_without_height(tmp_path):
     assert afmio.load(tmp_path / "m").channel == "phase_trace"
 
 
-@pytest.mark.parametrize("kwargs", [{"compression": "zlib"}, {"rowsperstrip": 2}, {"byteorder": "<"}])
-def test_other_page_layouts_read_the_same(tmp_path, kwargs):
-    raw = frame_raw(0, "height_trace", (6, 8))
+@pytest.mark.parametrize(
+    "kwargs, dtype",
+    [({"compression": "zlib"}, np.int32), ({"rowsperstrip": 2}, np.int32), ({"byteorder": "<"}, np.int32),
+     ({}, np.int16), ({"byteorder": "<"}, np.uint16)],
+)
+def test_other_page_layouts_read_the_same(tmp_path, kwargs, dtype):
+    raw = frame_raw(0, "height_trace", (6, 8)) % 30000
     write_jpk(tmp_path / "plain.jpk", [JpkChannel("height", data=raw)])
-    write_jpk(tmp_path / "odd.jpk", [JpkChannel("height", data=raw)], **kwargs)
+    write_jpk(tmp_path / "odd.jpk", [JpkChannel("height", data=raw.astype(dtype))], **kwargs)
     np.testing.assert_array_equal(afmio.load(tmp_path / "odd.jpk").data, afmio.load(tmp_path / "plain.jpk").data)
 
 

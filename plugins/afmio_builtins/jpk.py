@@ -353,7 +353,7 @@ def _members(path: Path) -> list[Path]:
 def _check_alike(frames: list[_FrameFile]) -> None:
     """Every file must have the same frame shape and channel set; name the odd one."""
     def signature(f: _FrameFile) -> tuple[Any, ...]:
-        return (f.shape, tuple(f.pages))
+        return (f.shape, tuple(sorted(f.pages)))  # page order may differ; the set may not
 
     common, count = Counter(signature(f) for f in frames).most_common(1)[0]
     for f in frames:
