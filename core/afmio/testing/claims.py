@@ -177,7 +177,7 @@ def _pair_collisions(d: Driver, o: Driver) -> list[Collision]:
                 out.append(Collision(
                     d.name, o.name, prov, f"extension {ext!r}",
                     f"files ending in {ext!r} go to {first.name!r} ({_why_first(first, second)}); "
-                    f"{second.name!r} gets them only when {first.name!r}'s sniff declines a file; "
+                    f"{second.name!r} gets them only when the sniff of {first.name!r} declines a file; "
                     f"saving to {ext!r} uses {first.name!r}",
                 ))
             elif ext.endswith(other_ext) or other_ext.endswith(ext):

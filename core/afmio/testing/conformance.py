@@ -451,11 +451,16 @@ def _target_member(copy: Path, driver: Any) -> Path:
     return members[0]
 
 
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def _call_roles(driver: Any, path: Path, damage: Damage, sample: str) -> bool:
     """Run sniff, probe, channels and read on a damaged copy; True when read succeeded."""
     def fail(role: str, exc: BaseException) -> AssertionError:
         return AssertionError(
-            f"driver {driver.name!r} {role} raised {type(exc).__name__}: {exc} on a copy of {sample} "
+            f"driver {driver.name!r} {role} raised {_type_name(exc)}: {exc} on a copy of {sample} "
             f"with {damage.label}. Raise an afmio error naming the file instead "
             "(afmio.CorruptFileError(path, detail), or TruncatedFileError when the file ends early)."
         )
@@ -465,7 +470,7 @@ def _call_roles(driver: Any, path: Path, damage: Damage, sample: str) -> bool:
             answer = driver.function("sniff")(path)
         except Exception as exc:
             raise AssertionError(
-                f"driver {driver.name!r} sniff raised {type(exc).__name__}: {exc} on a copy of {sample} "
+                f"driver {driver.name!r} sniff raised {_type_name(exc)}: {exc} on a copy of {sample} "
                 f"with {damage.label}; sniff must answer False or None for content it does not know"
             ) from exc
         if answer not in (True, False, None):
@@ -514,7 +519,7 @@ def check_damaged(
     *,
     driver: str | None = None,
     truncation_must_fail: bool = True,
-    positions: int = 16,
+    positions: int = 12,
     random_variants: int = 8,
     seconds: float = 10.0,
     memory_headroom: int = 2 << 30,

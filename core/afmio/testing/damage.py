@@ -36,18 +36,25 @@ def truncations(data: bytes) -> Iterator[Damage]:
             yield Damage(f"truncated to {size} of {n} bytes", data[:size], True)
 
 
+#: Every 4-byte-aligned word of the first 64 bytes is hit (where fixed headers keep their sizes).
+_FIXED_HEAD = 64
+
+
 def _positions(n: int, count: int) -> list[int]:
     limit = min(n, HEADER_REGION) - 4
-    if limit <= 0:
-        return [0] if n >= 4 else []
-    return sorted({int(p) for p in np.linspace(0, limit, count)})
+    if limit < 0:
+        return []
+    aligned = set(range(0, min(_FIXED_HEAD, limit + 1), 4))
+    spread = {int(p) for p in np.linspace(_FIXED_HEAD, limit, count)} if limit > _FIXED_HEAD else set()
+    return sorted(aligned | spread)
 
 
-def corruptions(data: bytes, *, positions: int = 16, random_variants: int = 8, seed: int = 0) -> Iterator[Damage]:
+def corruptions(data: bytes, *, positions: int = 12, random_variants: int = 8, seed: int = 0) -> Iterator[Damage]:
     """Corrupted copies of the same length as ``data``.
 
     - the first 8 bytes zeroed (the magic number gone);
-    - at ``positions`` places spread over the header region, four bytes set to
+    - at every 4-byte-aligned offset of the first 64 bytes and at ``positions``
+      more places spread over the rest of the header region, four bytes set to
       ``ff ff ff ff`` (-1 / 4 Gi), ``ff ff ff 7f`` (int32 max) and ``00 00 00 00``
       (zero sizes, division by zero);
     - every decimal number in the header region replaced by nines (text headers);
