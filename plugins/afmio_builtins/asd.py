@@ -96,6 +96,10 @@ _MOD = "afmio_builtins.asd"
 #: small enough to stay in cache between the read and the conversion.
 BLOCK_BYTES = 2 << 20
 
+#: Python-side bytes per frame (metadata dict, frame-header entries), counted in the
+#: allocation check so a file of many one-pixel frames cannot blow up memory.
+_FRAME_OVERHEAD = 1024
+
 _ALIASES = {"topography": "TP", "error": "ER", "phase": "PH"}
 
 
@@ -427,7 +431,9 @@ def read(
             stacklevel=2,
         )
     n = _frames_to_load(header, index, path, allow_truncated)
-    check_allocation(path, n * header.x_pixels * header.y_pixels * 4, "the float32 stack", header.file_size)
+    check_allocation(
+        path, n * (header.x_pixels * header.y_pixels * 4 + _FRAME_OVERHEAD), f"{n} frames", header.file_size
+    )
     px, py = _pixel_sizes(header, path)
 
     source = AsdFrameSource(path, header, index, conversion, n)
@@ -470,7 +476,9 @@ def probe(path: Path) -> ProbeResult:
     px, py = header.pixel_size_nm
     dur = header.frame_duration_s
     acq = _acquisition(header)
-    acq["asd_file_size_ok"] = header.file_size >= header.expected_size
+    # A header promising more than the file holds gets no frame-time list (it could be huge).
+    size_ok = header.file_size >= header.expected_size
+    acq["asd_file_size_ok"] = size_ok
     return ProbeResult(
         n_frames=header.n_frames,
         frame_shape=(header.y_pixels, header.x_pixels),
@@ -479,7 +487,7 @@ def probe(path: Path) -> ProbeResult:
         pixel_size_nm=px,
         pixel_size_y_nm=py,
         z_unit=KIND_UNITS.get(default, "V"),
-        frame_times=None if dur is None else [i * dur for i in range(header.n_frames)],
+        frame_times=None if dur is None or not size_ok else [i * dur for i in range(header.n_frames)],
         acquisition=acq,
     )
 
@@ -530,11 +538,4 @@ def _plausible(head: bytes, version: int, size: int) -> bool:
         )
     if len(head) < 165:
         return False
-    return (
-        165 <= i32(4) <= size
-        and 0 <= i32(8) <= 1 << 16
-        and i32(48) > 0
-        and i32(52) > 0
-        and i32(36) >= 0
-    )
-
+    return 165 <= i32(4) <= size and 0 <= i32(8) <= 1 << 16 and i32(48) > 0 and i32(52) > 0 and i32(36) >= 0

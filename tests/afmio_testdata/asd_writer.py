@@ -56,6 +56,9 @@ AD_RANGES = {
 
 _CODECS = {932: "cp932", 1200: "utf-16-le", 20932: "euc_jp", 65001: "utf-8", 10001: "shift_jis", 20127: "ascii"}
 
+#: Largest padding written to honour a ``header_length`` override.
+_MAX_PAD = 1 << 16
+
 #: v2 colour map written when none is given.
 DEFAULT_ANCHORS = {"red": ([0, 255], [0, 255]), "green": ([0, 128, 255], [0, 64, 255]), "blue": ([0], [0])}
 
@@ -311,7 +314,9 @@ def write_asd(
         v2 only: ``{"red": (xs, ys), "green": ..., "blue": ...}``.
     overrides : mapping, optional
         Header fields to force (sheet names, plus ``number_of_frames`` and the
-        other v2 extension fields), applied after the computed values.
+        other v2 extension fields), applied after the computed values. A v1/v2
+        ``header_length`` up to 64 KiB beyond the fields is honoured by padding;
+        other values are written as given while the frames follow the fields.
 
     Returns
     -------
@@ -412,9 +417,10 @@ def write_asd(
             for c in ("red", "green", "blue"):
                 xs, ys = anchors.get(c, ((), ()))
                 head += np.asarray(xs, "<i4").tobytes() + np.asarray(ys, "<i4").tobytes()
-        # Frames start at header_length: pad to honour a larger override (a smaller
-        # one is left as a lie in the field, frames then follow the fields).
-        head += b"\0" * max(0, h["header_length"] - len(head))
+        # Frames start at header_length: pad up to a modestly larger override; a
+        # smaller or far larger one stays a lie in the field (frames follow the fields).
+        if len(head) < h["header_length"] <= len(head) + _MAX_PAD:
+            head += b"\0" * (h["header_length"] - len(head))
 
     out = Path(path)
     with open(out, "wb") as fh:
