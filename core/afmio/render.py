@@ -253,9 +253,9 @@ def normalize(frames: np.ndarray, rng: tuple[float, float] | None = None) -> np.
     t = np.subtract(arr, lo.astype(work_dtype).reshape(shape), dtype=work_dtype)
     t *= scale.astype(work_dtype).reshape(shape)
     # Flat frames: (x - lo) * 0 is 0, but inf * 0 is NaN; both end at index 0 below.
-    np.clip(t, 0.0, top, out=t)
+    np.clip(t, 0.0, top, out=t)  # also turns +-inf into the end levels
     t += 0.5
-    np.nan_to_num(t, copy=False, nan=0.0)
+    t[np.isnan(t)] = 0.0
     out = t.astype(np.uint8)
     return out[0] if single else out
 
