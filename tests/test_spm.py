@@ -18,6 +18,7 @@ from afmio.errors import (
     TruncatedFileError,
     UnsupportedFormatError,
 )
+from afmio.testing import Expected, check_declaration, check_reader, make_registry
 from afmio_builtins import spm
 from afmio_builtins._nanoscope_header import parse_date, read_header, si_factor
 from afmio_testdata.spm_builder import SpmImage, build_header, build_spm, expected_values, write_spm
@@ -594,3 +595,63 @@ def test_direction_is_the_same_in_every_frame(tmp_path):
     stack = afmio.load(tmp_path)
     assert stack.acquisition["line_direction"] == "Retrace"
     assert "line_direction_note" in stack.acquisition
+
+
+@pytest.mark.parametrize("cut", [0, 5])
+def test_empty_member_is_an_error_not_skipped(tmp_path, cut):
+    write_spm(tmp_path / "a.001", [SpmImage(RAW)])
+    (tmp_path / "b.002").write_bytes(b"\\*File list"[:cut])
+    with pytest.raises(TruncatedFileError) as err:
+        afmio.load(tmp_path)
+    assert err.value.path.endswith("b.002")
+
+
+def test_file_cut_inside_another_channel(tmp_path):
+    images = [SpmImage(RAW), SpmImage(RAW, channel="Phase", internal="Phase",
+                                      z_scale="V [Sens. Phase] (0.005493164 º/LSB) 359.9945 º")]
+    path = tmp_path / "cut.spm"
+    path.write_bytes(build_spm(images)[:-RAW.nbytes // 2])  # Phase is cut, Height Sensor is whole
+    with pytest.raises(TruncatedFileError, match="Phase"):
+        afmio.load(path)
+    with pytest.raises(TruncatedFileError, match="Phase"):
+        afmio.registry.probe(path)
+    salvaged = afmio.load(path, allow_truncated=True, dtype="float64")
+    np.testing.assert_allclose(salvaged.data[0], expected_values(images[0], (24.57563, "V"), (133.3501, "nm/V"))[0])
+    with pytest.raises(TruncatedFileError):
+        afmio.load(path, channel="phase", allow_truncated=True)
+
+
+# --------------------------------------------------------------------------- the driver kit
+def test_declaration_passes_the_kit():
+    check_declaration(spm)
+
+
+@pytest.mark.filterwarnings("ignore:.*not NanoScope files:UserWarning")  # a corrupted magic is skipped
+def test_fastscan_passes_the_reader_kit(sample, tmp_path):
+    expected = Expected(
+        n_frames=3, frame_shape=(486, 768), channel="Height Sensor",
+        channels=["Height Sensor", "Amplitude", "Phase"], pixel_size_nm=100 / 768,
+        pixel_size_y_nm=100 / 486, z_unit="nm", frame_times=[0.0, 209.88, 629.04],
+        pixels={(0, 0, 0): 495.054793},
+    )
+    check_reader(make_registry(spm), sample(FASTSCAN), "spm", expected, tmp_dir=tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore:.*not NanoScope files:UserWarning")
+@pytest.mark.parametrize("member", [None, "old_bruker.004"])
+def test_old_bruker_passes_the_reader_kit(sample, tmp_path, member):
+    path = sample(OLD) if member is None else sample(OLD) / member
+    expected = Expected(n_frames=2 if member is None else 1, frame_shape=(256, 256), channel="Height",
+                        channels=["Height"], pixel_size_nm=58.59375, pixel_size_y_nm=58.59375, z_unit="nm")
+    check_reader(make_registry(spm), path, "spm", expected, tmp_dir=tmp_path)
+
+
+def test_hand_built_four_byte_file_passes_the_reader_kit(tmp_path):
+    raw = (np.arange(60, dtype=np.int32).reshape(6, 10) - 30) * 50_000_000
+    image = SpmImage(raw.astype(np.int32), line_direction="Retrace")
+    path = write_spm(tmp_path / "kit.spm", [image, SpmImage(RAW, channel="Phase", internal="Phase",
+                                                           z_scale="V [Sens. Phase] (0.005493164 º/LSB) 359.9945 º")])
+    values, _ = expected_values(image, (24.57563, "V"), (133.3501, "nm/V"))
+    expected = Expected(n_frames=1, frame_shape=(6, 10), channel="Height Sensor", channels=["Height Sensor", "Phase"],
+                        z_unit="nm", pixels={(0, r, c): float(values[r, c]) for r, c in [(0, 0), (5, 9), (2, 3)]})
+    check_reader(make_registry(spm), path, "spm", expected, tmp_dir=tmp_path / "damaged")

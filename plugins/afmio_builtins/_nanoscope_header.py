@@ -503,6 +503,9 @@ def read_header(path: str | os.PathLike[str]) -> NanoscopeHeader:
         size = os.fstat(fh.fileno()).st_size
         head = fh.read(min(size, _FIRST_READ))
         if not has_magic(head):
+            if len(head) < len(MAGIC) and MAGIC.startswith(head):
+                # Empty, or cut inside the magic: a NanoScope frame that was cut short.
+                raise TruncatedFileError(p, f"file ends after {len(head)} bytes, inside the '\\*File list' magic")
             if head.startswith(TEXT_MAGIC):
                 raise UnsupportedFormatError(
                     f"{p}: a text-data NanoScope file ('?*File list'); only binary files are supported",

@@ -8,7 +8,8 @@ Input
     A folder whose members match ``*.spm`` or ``*.NNN`` (three digits: ``.001``,
     ``.002``...) becomes one stack, one frame per file. A single such file loads as
     one frame. Members that match the names but do not start with ``\\*File list``
-    are skipped with a warning and listed in ``acquisition["skipped_files"]``.
+    are skipped with a warning and listed in ``acquisition["skipped_files"]``; an
+    empty member (a frame cut short) is an error, not skipped.
 
 Frame order
     By the header ``Date`` (then ``Relative frame time``, then name) when every file
@@ -68,7 +69,9 @@ Timing (per-frame metadata)
 
 Errors
     Files that disagree in shape raise :class:`~afmio.errors.CorruptFileError` naming
-    the odd file; short files raise :class:`~afmio.errors.TruncatedFileError`.
+    the odd file. A file shorter than its header promises (any of its images cut)
+    raises :class:`~afmio.errors.TruncatedFileError`; ``allow_truncated=True`` loads
+    it anyway when the chosen image is complete.
 """
 
 from __future__ import annotations
@@ -301,11 +304,13 @@ def _order(frames: list[_Frame]) -> tuple[list[_Frame], str]:
     return sorted(frames, key=lambda f: natural_sort_key(f.path.name)), "natural name order"
 
 
-def _check_consistent(scan: _Scan) -> tuple[int, int]:
+def _check_consistent(scan: _Scan, allow_truncated: bool = False) -> tuple[int, int]:
     first = scan.frames[0]
     shape = (first.image.rows, first.image.cols)
     for f in scan.frames:
-        f.header.check_data(f.image)
+        # A file cut short is an incomplete copy: say so even when the chosen image survived.
+        for image in [f.image] if allow_truncated else [f.image, *f.header.images]:
+            f.header.check_data(image)
         if (f.image.rows, f.image.cols) != shape:
             raise CorruptFileError(
                 f.path,
@@ -470,6 +475,7 @@ def read(
     lazy: bool = False,
     direction: str | None = None,
     dtype: Any = np.float32,
+    allow_truncated: bool = False,
 ) -> AFMImageStack:
     """Read a NanoScope folder (one frame per file) or a single file.
 
@@ -486,6 +492,9 @@ def read(
         Line direction; None takes Trace or, failing that, the only one stored.
     dtype : float32 or float64
         Element type of the values.
+    allow_truncated : bool
+        Load a file whose end is missing as long as the chosen image is complete
+        (by default every image the header declares must be in the file).
 
     Returns
     -------
@@ -495,7 +504,7 @@ def read(
     wanted = _parse_direction(direction)
     out_dtype = _dtype(dtype)
     scan = _scan(p, channel, wanted)
-    shape = _check_consistent(scan)
+    shape = _check_consistent(scan, allow_truncated)
     sizes = _pixel_sizes(scan)
     meta, timing_source = _frame_metadata(scan, sizes)
     first = scan.frames[0]
