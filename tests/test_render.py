@@ -166,7 +166,8 @@ def test_default_bar_is_round_length_near_a_fifth_of_the_width():
 
 def test_too_long_bar_is_shortened_with_warning():
     # playNano's 100 nm default on an 85 nm frame.
-    with pytest.warns(RenderWarning, match="100 nm scale bar does not fit a 85 nm wide frame; drawing 50 nm"):
+    expected = r"100 nm scale bar does not fit a 85 nm wide frame \(at most 81.7 nm .*\); drawing 50 nm"
+    with pytest.warns(RenderWarning, match=expected):
         r = Renderer(make_stack(np.zeros((1, 170, 170)), px=0.5), scale_bar_nm=100)
     assert r.bar_nm == 50
     lay = r.layout

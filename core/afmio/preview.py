@@ -169,7 +169,8 @@ def preview(
     label_w = max(_text_width(t, label_size) for t in labels.values())
     unit_w = _text_width(_unit_text(stack.z_unit), info_size)
     side_w = gap * 2 + max(bar_w + gap + label_w, unit_w)
-    width = pad + grid_w + side_w + pad
+    info = _info_line(stack, full_n, k, z_text)
+    width = max(pad + grid_w + side_w + pad, pad + _text_width(info, info_size) + pad)
     height = header_h + grid_h + pad
 
     canvas = np.empty((height, width, 3), np.uint8)
@@ -191,7 +192,7 @@ def preview(
     draw = ImageDraw.Draw(img)
     name = title or (Path(str(stack.file_path)).name if stack.file_path else "stack")
     _text(draw, (pad, pad), name, title_size, _TEXT)
-    _text(draw, (pad, pad + title_size + gap), _info_line(stack, full_n, k, z_text), info_size, _DIM)
+    _text(draw, (pad, pad + title_size + gap), info, info_size, _DIM)
     for j, i in enumerate(indices):
         r, c = divmod(j, columns)
         y, x = header_h + r * cell_h + tile_h + gap, pad + c * (tile_w + gap)

@@ -565,7 +565,8 @@ class Renderer:
         if value > usable_nm * (1 + 1e-9):
             shorter = _largest_round(usable_nm)
             warnings.warn(
-                f"a {value:g} nm scale bar does not fit a {lay.in_width * px:g} nm wide frame; "
+                f"a {value:g} nm scale bar does not fit a {lay.in_width * px:g} nm wide frame "
+                f"(at most {usable_nm:.3g} nm between the margins); "
                 + (f"drawing {format_length(shorter)} instead" if shorter else "drawing none"),
                 RenderWarning,
                 stacklevel=3,
