@@ -290,3 +290,18 @@ def test_sniff_refuses_other_hdf5(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         assert afmio.registry.resolve(good).driver.name == "h5-jpk"
+
+
+def test_conformance_kit_on_the_sample(sample, tmp_path):
+    import afmio_builtins.h5jpk as driver
+    from afmio.testing import Expected, check_reader, make_registry
+
+    check_reader(
+        make_registry(driver),
+        sample(SAMPLE),
+        "h5-jpk",
+        Expected(n_frames=4, frame_shape=(128, 128), channel="height_trace", channels=ALL_CHANNELS,
+                 pixel_size_nm=1.171875, z_unit="nm", frame_times=[0.0, 3.275, 6.55, 9.825],
+                 pixels={(0, 0, 0): 740.408950}),
+        tmp_dir=tmp_path,
+    )

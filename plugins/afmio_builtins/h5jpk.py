@@ -55,6 +55,8 @@ Options
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError
+from afmio.errors import AfmioError, CorruptFileError
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.ioutil import natural_sort_key
 from afmio.metadata import build_frame_metadata
@@ -108,6 +110,17 @@ def afmio_drivers() -> list[DriverSpec]:
 
 
 # ---------------------------------------------------------------------- structure
+@contextmanager
+def _h5_errors(path: Path, what: str = "cannot read") -> Iterator[None]:
+    """Turn what h5py raises on damaged files (OSError, RuntimeError...) into CorruptFileError."""
+    try:
+        yield
+    except (AfmioError, MemoryError):
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise CorruptFileError(path, f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
 @dataclass
 class _Info:
     """Header facts of one file (attributes and dataset shapes only)."""
@@ -366,7 +379,7 @@ class _H5Frames:
         stop = max(start, stop)
         out = np.empty((stop - start, h, w), np.float32)
         per_block = max(1, BLOCK_BYTES // max(1, h * w * self._ds.dtype.itemsize))
-        try:
+        with _h5_errors(self._path, f"cannot decode frames {start}..{stop - 1}"):
             for a in range(start, stop, per_block):
                 b = min(stop, a + per_block)
                 column = self._ds[()] if self._ds.ndim == 1 else self._ds[:, a:b]
@@ -374,8 +387,6 @@ class _H5Frames:
                 # column k is frame a+k: (pixels, k) -> (k, lines, pixels per line)
                 frames = raw.T.reshape(b - a, h, w)
                 scale_into(frames, self._scale, out[a - start : b - start], flip=self._flip)
-        except OSError as exc:  # h5py: bad chunk, failed filter
-            raise CorruptFileError(self._path, f"cannot decode frames {start}..{stop - 1}: {exc}") from exc
         return out
 
     def close(self) -> None:
@@ -405,9 +416,10 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     path = Path(path)
     f = _open(path)
     try:
-        plan = _plan(f, path, channel)
+        with _h5_errors(path):
+            plan = _plan(f, path, channel)
+            storage = plan.dataset.id.get_storage_size()
         n, h, w = plan.n_frames, plan.info.jlength, plan.info.ilength
-        storage = plan.dataset.id.get_storage_size()
         if n * h * w * plan.dataset.dtype.itemsize > MAX_DEFLATE_RATIO * storage + (64 << 20):
             raise CorruptFileError(
                 path, f"channel {plan.key!r} declares {n} frames of {h}x{w} but stores only {storage} bytes"
@@ -435,7 +447,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
 def probe(path: Path) -> ProbeResult:
     """Facts from attributes and dataset shapes only (no frame is decoded)."""
     path = Path(path)
-    with _open(path) as f:
+    with _open(path) as f, _h5_errors(path):
         plan = _plan(f, path, None)
         return ProbeResult(
             n_frames=plan.n_frames,
@@ -453,7 +465,7 @@ def probe(path: Path) -> ProbeResult:
 def channels(path: Path) -> list[str]:
     """Channel names as the file spells them, in group order."""
     path = Path(path)
-    with _open(path) as f:
+    with _open(path) as f, _h5_errors(path):
         return list(_inspect(f, path).channels)
 
 
@@ -470,5 +482,5 @@ def sniff(path: Path) -> bool | None:
     try:
         with h5py.File(path, "r") as f:
             return decode(f.attrs.get("file-format-info")) == "JPK SCAN"
-    except OSError:
+    except (OSError, RuntimeError, ValueError, KeyError):  # damaged HDF5: not recognisably ours
         return False

@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, PathNotFoundError, TruncatedFileError
+from afmio.errors import AfmioError, CorruptFileError, PathNotFoundError, TruncatedFileError
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.ioutil import natural_sort_key
 from afmio.ioutil import progress as progress_bar
@@ -291,8 +291,11 @@ def _read_header(path: Path, want: str | None = None) -> _FrameFile:
                 pages[key] = _Page(index, key, (h, w), dtype, segs)
                 if key == want:
                     pages[key].scale = _slot_scale(tags, key, path)
-    except tifffile.TiffFileError as exc:
-        raise CorruptFileError(path, f"not a readable TIFF: {exc}") from exc
+    except (AfmioError, MemoryError):
+        raise
+    except (tifffile.TiffFileError, ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
+        # tifffile's own checks, and what it raises on IFDs that point nowhere
+        raise CorruptFileError(path, f"not a readable TIFF: {type(exc).__name__}: {exc}") from exc
     if not pages:
         raise CorruptFileError(path, "no JPK channel pages (pages with tag 0x8050) in this TIFF")
     shapes = {p.shape for p in pages.values()}
