@@ -21,7 +21,14 @@ from afmio.errors import (
 from afmio.testing import Expected, check_declaration, check_reader, make_registry
 from afmio_builtins import spm
 from afmio_builtins._nanoscope_header import parse_date, read_header, si_factor
-from afmio_testdata.spm_builder import SpmImage, build_header, build_spm, expected_values, write_spm
+from afmio_testdata.spm_builder import (
+    SpmImage,
+    build_header,
+    build_spm,
+    expected_values,
+    write_series,
+    write_spm,
+)
 
 FASTSCAN = "spm_folder_fastscan_nanolocz"
 OLD = "spm_folder_old_bruker"
@@ -655,3 +662,15 @@ def test_hand_built_four_byte_file_passes_the_reader_kit(tmp_path):
     expected = Expected(n_frames=1, frame_shape=(6, 10), channel="Height Sensor", channels=["Height Sensor", "Phase"],
                         z_unit="nm", pixels={(0, r, c): float(values[r, c]) for r, c in [(0, 0), (5, 9), (2, 3)]})
     check_reader(make_registry(spm), path, "spm", expected, tmp_dir=tmp_path / "damaged")
+
+
+def test_series_builder_round_trip(tmp_path):
+    raws = [(RAW + 100 * i).astype(np.int16) for i in range(4)]
+    write_series(tmp_path, raws, seconds_apart=2.0, first_relative_time=10.0)
+    stack = afmio.load(tmp_path, dtype="float64")
+    assert stack.n_frames == 4
+    for i, raw in enumerate(raws):
+        expected, _ = expected_values(SpmImage(raw), (24.57563, "V"), (133.3501, "nm/V"))
+        np.testing.assert_allclose(stack.data[i], expected, rtol=1e-12)
+    assert [m["timestamp"] for m in stack.frame_metadata] == [0.0, 2.0, 4.0, 6.0]
+    assert [m["start_epoch_ms"] for m in stack.frame_metadata] == [1569513985000 + 2000 * i for i in range(4)]

@@ -2,7 +2,12 @@
 
 Driver ``spm`` (alias ``nanoscope``). Reads binary NanoScope files of every
 generation (versions 5 to 9 write differently cased keys: ``Scan rate`` /
-``Scan Rate``; keys are matched without regard to case).
+``Scan Rate``; keys are matched without regard to case)::
+
+    afmio.load(folder, channel=None, lazy=False, direction=None,
+               dtype="float32", allow_truncated=False)
+
+``lazy=True`` reads headers now and each frame's file only when the frame is used.
 
 Input
     A folder whose members match ``*.spm`` or ``*.NNN`` (three digits: ``.001``,
@@ -43,7 +48,9 @@ Values (``z_unit``)
     SI prefixes of every unit are applied: ``999.9847 mV`` with ``20 nm/V`` gives nm
     (1000x smaller than AFMReader, which ignores the ``m``). Lengths come out in nm,
     voltages in V, angles in deg (NanoScope's ``º``); a sensitivity without a unit
-    (``Sens. Phase``) leaves the hard value's unit. ``Z offset`` is not applied.
+    (``Sens. Phase``) leaves the hard value's unit; a sensitivity missing from the
+    header leaves it too and says so in ``acquisition["z_scale_note"]``. ``Z offset``
+    is not applied (as in AFMReader and Gwyddion).
     Samples are little-endian signed 1-, 2- or 4-byte integers (``Bytes/pixel``).
     Values are float32 by default (option ``dtype="float64"`` for double).
 

@@ -23,6 +23,11 @@ API
     The whole file.
 :func:`write_spm` -> Path
     ``build_spm`` written to a path.
+:func:`write_series` -> list of Path
+    A folder of one-image files ``<stem>.001``, ``.002``... with increasing ``Date``
+    (one second apart) and ``Relative frame time``.
+:func:`nanoscope_date`
+    ``"04:06:25 PM Thu Sep 26 2019"`` spelling of a :class:`datetime.datetime`.
 :data:`V5_KEYS`, :data:`V9_KEYS`
     The key spellings of NanoScope 5.x and 9.x (``style="v5"`` / ``"v9"``).
 :func:`expected_values`
@@ -35,7 +40,8 @@ Everything is deterministic; no randomness is used unless the caller passes data
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +54,8 @@ __all__ = [
     "build_header",
     "build_spm",
     "expected_values",
+    "nanoscope_date",
+    "write_series",
     "write_spm",
 ]
 
@@ -277,3 +285,43 @@ def expected_values(
     df, _ = _si(den)
     assert nbase == "m", "expected_values handles length sensitivities only"
     return raw * (hv * hf / df) / levels * sv * nf * 1e9, "nm"
+
+
+def nanoscope_date(when: datetime) -> str:
+    """Spell ``when`` as NanoScope's ``\\Date`` does: ``04:06:25 PM Thu Sep 26 2019``."""
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    hour = when.hour % 12 or 12
+    ampm = "PM" if when.hour >= 12 else "AM"
+    return (f"{hour:02d}:{when.minute:02d}:{when.second:02d} {ampm} {days[when.weekday()]} "
+            f"{months[when.month - 1]} {when.day:02d} {when.year}")
+
+
+def write_series(
+    folder: str | Path,
+    raws: Sequence[np.ndarray],
+    *,
+    stem: str = "frame",
+    image: SpmImage | None = None,
+    start: datetime = datetime(2019, 9, 26, 16, 6, 25),
+    seconds_apart: float = 1.0,
+    first_relative_time: float | None = 100.0,
+    **kwargs: object,
+) -> list[Path]:
+    """Write one file per raw frame: ``<stem>.001``, ``<stem>.002``...
+
+    Each file holds ``image`` (default :class:`SpmImage` defaults) with its data
+    replaced by the frame, a ``Date`` ``seconds_apart`` later than the previous one
+    (whole seconds, as NanoScope writes) and ``Relative frame time`` growing by the
+    same step (None leaves it out). Other keyword arguments go to :func:`build_spm`.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    template = image if image is not None else SpmImage(np.zeros((1, 1), np.int16))
+    paths = []
+    for i, raw in enumerate(raws):
+        when = start + timedelta(seconds=int(i * seconds_apart))
+        rel = None if first_relative_time is None else first_relative_time + i * seconds_apart
+        paths.append(write_spm(out / f"{stem}.{i + 1:03d}", [replace(template, data=raw)],
+                               date=nanoscope_date(when), relative_frame_time=rel, **kwargs))
+    return paths
