@@ -61,6 +61,12 @@ def test_frame_count_size_duration_loop(reg, tmp_path):
         assert fh.read(6) == b"GIF89a"
 
 
+def test_single_frame_and_tiny_frame(reg, tmp_path):
+    frames, infos = decode(reg.save(make_stack(np.arange(6.0).reshape(1, 2, 3)), tmp_path / "one.gif"))
+    assert frames.shape == (1, 512, 768, 3)
+    assert infos[0]["duration"] == 200
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [({"fps": 10}, [100] * 3), ({"fps": 3}, [330] * 3), ({"duration": 250}, [250] * 3),

@@ -194,6 +194,13 @@ def test_layout_upscales_to_512_high_never_shrinks(shape, size):
     assert (lay.height, lay.width) == size
 
 
+def test_layout_does_not_blow_up_strip_frames():
+    lay = Layout.for_frame(4, 2000)  # 512 px high would be 256000 px wide
+    assert (lay.height, lay.width) == (8, 4096)
+    lay = Layout.for_frame(10, 5000)  # wider than the limit already: not upscaled at all
+    assert (lay.height, lay.width) == (10, 5000)
+
+
 def test_layout_even_and_non_square_pixels():
     lay = Layout.for_frame(100, 121, even=True)
     assert (lay.height, lay.width) == (512, 620)

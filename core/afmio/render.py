@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ANNOTATION_INDEX",
     "DEFAULT_CMAP",
+    "MAX_UPSCALED_WIDTH",
     "N_LEVELS",
     "Layout",
     "Overlay",
@@ -75,6 +76,8 @@ DEFAULT_CMAP = "afmhot"
 N_LEVELS = 255
 #: Palette index reserved for annotations (white).
 ANNOTATION_INDEX = 255
+#: Upscaling never makes a frame wider than this (or than it already is).
+MAX_UPSCALED_WIDTH = 4096
 _WHITE = (255, 255, 255)
 _ROUND_MANTISSAS = (1.0, 2.0, 5.0)
 
@@ -420,12 +423,17 @@ class Layout:
         """Geometry for an ``in_height x in_width`` frame.
 
         ``aspect`` is ``pixel_size_y / pixel_size_x``; ``height`` forces the output
-        height (the preview's tiles), otherwise it is ``max(min_height, in_height)``.
+        height (the preview's tiles), otherwise it is ``max(min_height, in_height)``,
+        reduced if that would make the frame wider than ``max(in_width, 4096)``.
         ``even`` rounds both sides up to even numbers (video encoders need them).
         ``outline`` gives the ink a dark outline ``max(1, round(2 a))`` pixels wide.
         """
         out_h = int(height) if height is not None else max(int(min_height), in_height)
         out_w = max(1, round(in_width * out_h / (in_height * aspect)))
+        limit = max(in_width, MAX_UPSCALED_WIDTH)
+        if out_w > limit:  # a strip-like frame: upscaling to 512 px high would make it huge
+            out_h = max(1, round(out_h * limit / out_w))
+            out_w = limit
         if even:
             out_h += out_h % 2
             out_w += out_w % 2
