@@ -332,11 +332,9 @@ def _asd_layout(path: Path) -> dict[str, Any]:
     version = i32(0)
     if version not in (1, 2):
         raise ValueError(f"decode floor supports ASD v1/v2 only (file is v{version})")
-    ch2 = head[28:32].rstrip(b"\0")
     return {
         "data_start": i32(4),
         "frame_header": i32(8),
-        "n_ch": 2 if ch2 else 1,
         "n_frames": i32(36),
         "x": i32(48),
         "y": i32(52),
@@ -345,17 +343,19 @@ def _asd_layout(path: Path) -> dict[str, Any]:
 
 
 def op_raw_asd_floor(spec: dict[str, Any]) -> dict[str, Any]:
-    """One structured read of every frame record + vectorised int16 -> float32 (channel 1)."""
+    """The ASD decode floor: one structured read of channel 1's frame records, then one
+    vectorised int16 -> float32 conversion into a new array (what a load must return)."""
     import numpy as np
 
     lay = _asd_layout(Path(spec["path"]))
     rec = np.dtype([("head", f"V{lay['frame_header']}"), ("data", "<i2", (lay["y"], lay["x"]))])
     n = lay["n_frames"]
+    factor = np.float32(lay["factor"])
 
     def call() -> Any:
-        records = np.fromfile(spec["path"], dtype=rec, count=n * lay["n_ch"], offset=lay["data_start"])
+        records = np.fromfile(spec["path"], dtype=rec, count=n, offset=lay["data_start"])
         out = np.empty((n, lay["y"], lay["x"]), np.float32)
-        np.multiply(records["data"][:n], np.float32(lay["factor"]), out=out, casting="unsafe")
+        np.multiply(records["data"], factor, out=out, casting="unsafe")
         return out
 
     fig, data = measure(call)
