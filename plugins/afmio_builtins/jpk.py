@@ -386,11 +386,18 @@ class _Plan:
     times: list[float | None]
 
 
-def _plan(path: Path, channel: str | None) -> _Plan:
+def _bar_enabled(n: int, show: bool | None) -> bool | None:
+    """Progress bars only for many frames, never when the caller said no."""
+    return False if show is False or n < PROGRESS_MIN_FRAMES else show
+
+
+def _plan(path: Path, channel: str | None, show_progress: bool | None = False) -> _Plan:
     files = _members(path)
     names = list(_read_header(files[0]).pages)
     key = select_channel(path, names, channel)
-    frames = [_read_header(f, key) for f in files]
+    bar = progress_bar(files, total=len(files), desc=f"{path.name} (headers)",
+                       enabled=_bar_enabled(len(files), show_progress))
+    frames = [_read_header(f, key) for f in bar]
     _check_alike(frames)
     unit = frames[0].scale.z_unit
     for f in frames:
@@ -481,8 +488,7 @@ class _JpkFrames:
         out = np.empty((n, h, w), np.float32)
         work = np.empty((h, w), np.float64)
         raw: np.ndarray | None = None
-        enabled = self._progress if n >= PROGRESS_MIN_FRAMES and self._progress is not False else False
-        for i in progress_bar(range(n), total=n, desc=self._desc, enabled=enabled):
+        for i in progress_bar(range(n), total=n, desc=self._desc, enabled=_bar_enabled(n, self._progress)):
             frame = self._frames[start + i]
             page = frame.page
             assert page is not None
@@ -544,7 +550,7 @@ def read(
         float32 frames in nm (or V / deg, see ``z_unit``), rows top line first.
     """
     path = Path(path)
-    plan = _plan(path, channel)
+    plan = _plan(path, channel, progress)
     source = _JpkFrames(plan, progress)
     data: Any = source if lazy else source.read_frames(0, source.shape[0])
     stack = AFMImageStack(
