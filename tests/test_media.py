@@ -89,7 +89,7 @@ def test_mp4_without_pyav_names_the_extra(reg, tmp_path, monkeypatch):
 def test_mp4_bad_options(reg, tmp_path):
     pytest.importorskip("av")
     stack = make_stack(np.zeros((2, 8, 8)))
-    for bad in ({"fps": -1}, {"crf": 60}, {"fps": 5, "duration": 100}):
+    for bad in ({"fps": -1}, {"crf": 60}, {"fps": 5, "duration": 100}, {"preset": "quick"}):
         with pytest.raises(ValueError):
             reg.save(stack, tmp_path / "m.mp4", **bad)
     assert os.listdir(tmp_path) == []
