@@ -39,11 +39,11 @@ from afmio.errors import MissingDependencyError
 
 __all__ = ["afmio_drivers", "sequence_name", "write_mp4", "write_png_sequence"]
 
-# The registry writes folders under a hidden temporary sibling named by
-# afmio.atomic.temporary_path_for: ".<stem>.afmio-<8 hex><suffix>".
 _X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )
+# The registry writes folders under a hidden temporary sibling named by
+# afmio.atomic.temporary_path_for: ".<stem>.afmio-<8 hex><suffix>".
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.afmio-[0-9a-f]{8}(?P<suffix>.*)$")
 
 
