@@ -262,7 +262,7 @@ def get_loader_for_folder(
 def load_npz_bundle(path: str | Path, channel: str = "height_trace") -> AFMImageStack:
     """Load a playNano NPZ bundle (``channel`` is ignored, as in playNano: a bundle has one).
 
-    Unlike playNano (``allow_pickle=True``), nothing in the file is unpickled: afmio decodes
+    Unlike playNano (which loads with pickling enabled), nothing in the file is unpickled: afmio decodes
     the pickled string members playNano writes without executing them.
     """
     return _registry().load(Path(path), format="npz")
