@@ -241,7 +241,9 @@ def expand_inputs(paths: list[Path], input_format: str | None) -> list[Path]:
             if not readable:
                 out.append(p)  # the batch reports the registry's explanation
                 continue
-            log.info("%s: %d readable file(s) in the folder", p, len(readable))
+            skipped = [c.name for c in members if c not in readable]
+            log.info("%s: %d readable file(s) in the folder%s", p, len(readable),
+                     f"; skipped {', '.join(skipped)}" if skipped else "")
             out.extend(readable)
         else:
             out.append(p)
