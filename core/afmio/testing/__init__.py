@@ -29,6 +29,7 @@ from .conformance import (
     check_reader,
     check_resolves,
     check_round_trip,
+    check_write,
 )
 from .guards import no_leaked_handles, open_files
 from .registries import find_entry_points, installed_registry, make_registry
@@ -47,6 +48,7 @@ __all__ = [
     "check_reader",
     "check_resolves",
     "check_round_trip",
+    "check_write",
     "find_entry_points",
     "installed_registry",
     "make_registry",

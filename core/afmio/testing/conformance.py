@@ -36,6 +36,7 @@ __all__ = [
     "check_reader",
     "check_resolves",
     "check_round_trip",
+    "check_write",
 ]
 
 #: What :func:`check_round_trip` compares; ``ignore=`` names the ones a format cannot store.
@@ -62,6 +63,10 @@ class Expected:
     pixels : mapping of (frame, row, column) to float
         Values at a few positions, in the stack's units, checked independently of
         the driver (from the format's documentation or another program).
+    ranges : mapping of frame to (float, float)
+        ``(min, max)`` of a frame's values (independent of orientation).
+    mean : float
+        Mean of every value of the stack (computed in float64).
     rel : float
         Relative tolerance for the float comparisons.
     """
@@ -75,6 +80,8 @@ class Expected:
     z_unit: str | None = None
     frame_times: Sequence[float] | None = None
     pixels: Mapping[tuple[int, int, int], float] | None = None
+    ranges: Mapping[int, tuple[float, float]] | None = None
+    mean: float | None = None
     rel: float = 1e-6
 
 
@@ -176,6 +183,14 @@ def _compare_expected(stack: AFMImageStack, expected: Expected, what: str) -> No
         got_v = float(stack.get_frame(f)[r, c])
         checks.append((f"value at frame {f}, row {r}, column {c}", got_v, value,
                        math.isclose(got_v, value, rel_tol=rel, abs_tol=1e-9)))
+    for f, (lo, hi) in (e.ranges or {}).items():
+        frame = np.asarray(stack.get_frame(f), np.float64)
+        got_r = (float(np.nanmin(frame)), float(np.nanmax(frame)))
+        checks.append((f"range of frame {f}", got_r, (lo, hi),
+                       all(math.isclose(a, b, rel_tol=rel, abs_tol=1e-9) for a, b in zip(got_r, (lo, hi)))))
+    if e.mean is not None:
+        got_m = float(np.nanmean(np.asarray(stack.data, np.float64)))
+        checks.append(("mean", got_m, e.mean, math.isclose(got_m, e.mean, rel_tol=rel, abs_tol=1e-9)))
     wrong = [f"{name}: got {got!r}, expected {want!r}" for name, got, want, ok in checks if not ok]
     if wrong:
         raise AssertionError(f"{what} differs from the expected values:\n" + "\n".join(f"  - {w}" for w in wrong))
@@ -212,6 +227,10 @@ def check_load(
         raise AssertionError(f"{what}: read by {source.get('driver')!r}, expected driver {driver!r}")
     if expected is not None:
         _compare_expected(stack, expected, what)
+        if expected.channels is not None:
+            listed = registry.channels(path)
+            if list(listed) != list(expected.channels):
+                raise AssertionError(f"{what}: channels are {listed!r}, expected {list(expected.channels)!r}")
     return stack
 
 
@@ -345,6 +364,47 @@ def _compare_lazy(declared: bool, driver: str, eager: AFMImageStack, lazy: AFMIm
         raise AssertionError(f"{what}: .data differs from the eager load: {diff}")
 
 
+def check_write(
+    registry: Registry,
+    stack: AFMImageStack,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    **options: Any,
+) -> Path:
+    """Save ``stack`` to ``path`` and check how the save behaved (for any writer).
+
+    Checks that something was written, that the save left no file handle and no
+    temporary file behind, and that saving again without ``overwrite`` raises
+    :class:`~afmio.OverwriteError`. Use it alone for write-only formats (rendered
+    videos), then check the output with an independent reader.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    path = Path(path)
+    if path.exists():
+        raise ValueError(f"{path} exists; give the check a fresh path")
+    with no_leaked_handles(path.parent, what=f"save to {path.name}"):
+        out = registry.save(stack, path, format=format, **options)
+    if not Path(out).exists():
+        raise AssertionError(f"save to {path.name} returned {out} but nothing is there")
+    if (Path(out).is_file() and Path(out).stat().st_size == 0) or (Path(out).is_dir() and not any(out.iterdir())):
+        raise AssertionError(f"save to {path.name} wrote nothing (an empty file or folder)")
+    leftovers = [p.name for p in path.parent.iterdir() if ".afmio-" in p.name]
+    if leftovers:
+        raise AssertionError(f"save to {path.name} left temporary files behind: {leftovers}")
+    try:
+        registry.save(stack, path, format=format, **options)
+    except OverwriteError:
+        pass
+    else:
+        raise AssertionError(f"saving to the existing {path.name} without overwrite=True did not raise OverwriteError")
+    return Path(out)
+
+
 def check_round_trip(
     registry: Registry,
     stack: AFMImageStack,
@@ -360,9 +420,7 @@ def check_round_trip(
     """Save ``stack`` to ``path`` and check that it reads back equal.
 
     Compares data (exactly, unless ``rtol``/``atol`` are given), pixel sizes,
-    frame times, z unit and channel. Also checks that the save left no file handle
-    and no temporary file behind, and that saving again without ``overwrite``
-    raises :class:`~afmio.OverwriteError`.
+    frame times, z unit and channel, after the checks of :func:`check_write`.
 
     Parameters
     ----------
@@ -384,22 +442,7 @@ def check_round_trip(
     unknown = set(ignore) - set(ROUND_TRIP_PROPERTIES)
     if unknown:
         raise ValueError(f"ignore= takes {ROUND_TRIP_PROPERTIES}, not {sorted(unknown)}")
-    path = Path(path)
-    if path.exists():
-        raise ValueError(f"{path} exists; give check_round_trip a fresh path")
-    with no_leaked_handles(path.parent, what=f"save to {path.name}"):
-        out = registry.save(stack, path, format=format, **options)
-    if not Path(out).exists():
-        raise AssertionError(f"save to {path.name} returned {out} but nothing is there")
-    leftovers = [p.name for p in path.parent.iterdir() if ".afmio-" in p.name]
-    if leftovers:
-        raise AssertionError(f"save to {path.name} left temporary files behind: {leftovers}")
-    try:
-        registry.save(stack, path, format=format, **options)
-    except OverwriteError:
-        pass
-    else:
-        raise AssertionError(f"saving to the existing {path.name} without overwrite=True did not raise OverwriteError")
+    path = check_write(registry, stack, path, format=format, **options)
     with no_leaked_handles(path, what=f"load of the written {path.name}"):
         back = registry.load(path, format=read_format)
     back = _check_stack_shape(back, f"reading back {path.name}")
@@ -441,14 +484,19 @@ class DamageReport:
 
 
 def _target_member(copy: Path, driver: Any) -> Path:
+    """The file of a copied folder to damage: its first member, else its shallowest file."""
     if copy.is_file():
         return copy
-    files = sorted((p for p in copy.iterdir() if p.is_file() and not p.name.startswith(".")),
-                   key=lambda p: natural_sort_key(p.name))
-    members = [p for p in files if driver.member_match(p.name)] or files
-    if not members:
+    top = sorted((p for p in copy.iterdir() if p.is_file() and not p.name.startswith(".")),
+                 key=lambda p: natural_sort_key(p.name))
+    members = [p for p in top if driver.member_match(p.name)]
+    if members:
+        return members[0]
+    files = sorted((p for p in copy.rglob("*") if p.is_file()),
+                   key=lambda p: (len(p.relative_to(copy).parts), natural_sort_key(str(p.relative_to(copy)))))
+    if not files:
         raise ValueError(f"{copy} has no file to damage")
-    return members[0]
+    return files[0]
 
 
 def _type_name(exc: BaseException) -> str:
@@ -532,7 +580,8 @@ def check_damaged(
     here. Each call must return or raise an :class:`~afmio.AfmioError` whose
     message names the file, within ``seconds``, without allocating more than
     ``memory_headroom`` bytes and without leaving a file handle open. For a
-    folder, the first member file is damaged.
+    folder, the first member file is damaged (for a folder format without member
+    patterns, such as a Zarr store, its shallowest file: the metadata).
 
     Parameters
     ----------

@@ -1,0 +1,300 @@
+"""Every built-in driver passes the same conformance kit third-party authors use.
+
+The drivers come from discovery (``distribution == "afmio"``), so a new built-in
+without an entry in :data:`CASES` fails here until it gets one. Writers are
+round-tripped on synthetic stacks and their output read back through the reader
+checks; instrument readers run on the real samples (expected values from
+``../shared/formats/*.md`` verification records) and on small files made by the
+test builders, so they are exercised with or without the samples.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from afmio import AFMImageStack, Registry
+from afmio.synthetic import synthetic_stack
+from afmio.testing import (
+    Expected,
+    check_claims,
+    check_declaration,
+    check_reader,
+    check_round_trip,
+    check_write,
+    make_registry,
+)
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """Save a synthetic stack, read it back equal, then run the reader checks on the file."""
+
+    target: str
+    format: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteOnly:
+    """Save a synthetic stack with a write-only driver; ``verify(path, stack)`` reads it independently."""
+
+    target: str
+    verify: Callable[[Path, AFMImageStack], None]
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A real file under ``../shared/samples`` and what it must load as."""
+
+    relative: str
+    expected: Expected
+
+
+@dataclass(frozen=True)
+class Built:
+    """A small input file made by a test builder (``make(tmp_path) -> path``)."""
+
+    label: str
+    make: Callable[[Path], Path]
+    expected: Expected
+
+
+@dataclass(frozen=True)
+class Case:
+    round_trips: tuple[RoundTrip, ...] = ()
+    writes: tuple[WriteOnly, ...] = ()
+    samples: tuple[Sample, ...] = ()
+    built: tuple[Built, ...] = ()
+    allow: tuple[str, ...] = ()
+
+
+def round_trip_stack() -> AFMImageStack:
+    """Synthetic heights with non-square pixels and full per-frame timing."""
+    stack = synthetic_stack(5, 24, 40, pixel_size_nm=0.75, frame_time_s=0.125)
+    stack.pixel_size_y_nm = 1.25
+    return stack
+
+
+# ---------------------------------------------------------------- independent readers for rendered outputs
+def _verify_gif(path: Path, stack: AFMImageStack) -> None:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.n_frames == stack.n_frames
+
+
+def _verify_mp4(path: Path, stack: AFMImageStack) -> None:
+    import av
+
+    with av.open(str(path)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames == stack.n_frames
+
+
+def _verify_png(path: Path, stack: AFMImageStack) -> None:
+    from PIL import Image
+
+    files = sorted(path.glob("*.png"))
+    assert len(files) == stack.n_frames
+    for f in files:
+        with Image.open(f) as im:
+            assert im.format == "PNG"
+
+
+# ---------------------------------------------------------------- builders for instrument formats
+def _built_asd(tmp: Path) -> Path:
+    from afmio_testdata.asd_writer import write_asd
+
+    levels = np.random.default_rng(1).integers(0, 4096, (3, 6, 8)).astype(np.int16)
+    write_asd(tmp / "built.asd", levels, scan_nm=(80, 60))
+    return tmp / "built.asd"
+
+
+def _built_jpk(tmp: Path) -> Path:
+    from afmio_testdata.jpk_builder import make_jpk_folder
+
+    make_jpk_folder(tmp / "built_jpk", 3, shape=(6, 8))
+    return tmp / "built_jpk"
+
+
+def _built_h5jpk(tmp: Path) -> Path:
+    from afmio_testdata.jpk_builder import H5JpkChannel, write_h5jpk
+
+    data = np.random.default_rng(2).integers(-1000, 1000, (3, 4, 6)).astype(np.int32)
+    return write_h5jpk(tmp / "built.h5-jpk", [H5JpkChannel("height", data=data)], ulength=6e-8, vlength=2e-8)
+
+
+def _built_spm(tmp: Path) -> Path:
+    from afmio_testdata.spm_builder import SpmImage, write_spm
+
+    raw = np.random.default_rng(3).integers(-3000, 3000, (6, 8)).astype(np.int16)
+    folder = tmp / "built_spm"
+    folder.mkdir()
+    for i in range(2):
+        write_spm(folder / f"scan.{i + 1:03d}", [SpmImage(raw + i)])
+    return folder
+
+
+CASES: dict[str, Case] = {
+    "npz": Case(round_trips=(RoundTrip("rt.npz"),)),
+    "hdf5": Case(round_trips=(RoundTrip("rt.h5"),)),
+    "ome-tiff": Case(round_trips=(RoundTrip("rt.ome.tif"),)),
+    "ome-zarr": Case(round_trips=(RoundTrip("rt.ome.zarr"),)),
+    "ome-zarr-zip": Case(round_trips=(RoundTrip("rt.ome.zarr.zip"),)),
+    "gif": Case(writes=(WriteOnly("rt.gif", _verify_gif),)),
+    "mp4": Case(writes=(WriteOnly("rt.mp4", _verify_mp4),)),
+    "png": Case(writes=(WriteOnly("rt_frames", _verify_png, format="png"),)),
+    "asd": Case(
+        samples=(
+            # asd.md §11: 32 x 200 x 200, TP, 0.5 nm/px, mean -196.234232, [0,0,0] = -219.033881.
+            Sample("asd/asd_sample_0.asd", Expected(
+                n_frames=32, frame_shape=(200, 200), channel="TP", channels=["TP"], pixel_size_nm=0.5,
+                pixel_size_y_nm=0.5, z_unit="nm", frame_times=[0.0, 1.0, 2.0], mean=-196.234232,
+                pixels={(0, 0, 0): -219.033881})),
+            # asd.md §11: 2 frames TP + PH, 250 x 250, 0.636 nm/px.
+            Sample("asd/202110200146.asd", Expected(
+                n_frames=2, frame_shape=(250, 250), channel="TP", channels=["TP", "PH"], pixel_size_nm=0.636,
+                z_unit="nm", frame_times=[0.0, 1.0])),
+        ),
+        built=(Built("v1 TP", _built_asd, Expected(n_frames=3, frame_shape=(6, 8), channel="TP",
+                                                   pixel_size_nm=10.0, pixel_size_y_nm=10.0)),),
+    ),
+    "h5-jpk": Case(
+        samples=(
+            # h5jpk.md §8: 4 x 128 x 128, 1.171875 nm/px, mean 740.441636, [0,0,0] = 740.408950,
+            # timestamps 0, 3.275, 6.55, 9.825 s, 9 channels.
+            Sample("h5jpk/sample_0.h5-jpk", Expected(
+                n_frames=4, frame_shape=(128, 128), channel="height_trace", pixel_size_nm=1.171875,
+                pixel_size_y_nm=1.171875, z_unit="nm", frame_times=[0.0, 3.275, 6.55, 9.825],
+                pixels={(0, 0, 0): 740.408950}, mean=740.441636)),
+        ),
+        built=(Built("height", _built_h5jpk, Expected(n_frames=3, frame_shape=(4, 6), channel="height_trace",
+                                                     pixel_size_nm=10.0, pixel_size_y_nm=5.0, z_unit="nm")),),
+    ),
+    "jpk": Case(
+        samples=(
+            # jpk.md §7: 256 x 256, 1.2770176335964876 nm/px; playNano (stored row order) [0,0,0] =
+            # 3334.485151, which afmio (rows reversed, as Gwyddion shows them) has at row 255.
+            Sample("jpk_folder_afmreader_sample0", Expected(
+                n_frames=1, frame_shape=(256, 256), channel="height_trace", pixel_size_nm=1.2770176335964876,
+                z_unit="nm", pixels={(0, 255, 0): 3334.485151}, ranges={0: (3302.591820, 3360.950042)})),
+            # jpk.md §7: NanoRacer, 3 pages per file, 512 x 512, 0.166015625 nm/px, frames 2.59 s apart.
+            Sample("jpk_folder_streptavidin_nanoracer", Expected(
+                n_frames=4, frame_shape=(512, 512), channel="height_trace",
+                channels=["height_retrace", "measuredHeight_trace", "height_trace"], pixel_size_nm=0.166015625,
+                z_unit="nm", frame_times=[0.0, 2.59, 5.18, 7.77])),
+        ),
+        built=(Built("3 frames", _built_jpk, Expected(n_frames=3, frame_shape=(6, 8), channel="height_trace")),),
+    ),
+    "spm": Case(
+        samples=(
+            # spm.md §8: Height Sensor (3, 486, 768), 0.130208333 nm/px, mean 538.938944,
+            # [0,0,0] = 495.054793, timestamps 0, 209.88, 629.04 s.
+            Sample("spm_folder_fastscan_nanolocz", Expected(
+                n_frames=3, frame_shape=(486, 768), channel="Height Sensor",
+                channels=["Height Sensor", "Amplitude", "Phase"], pixel_size_nm=0.130208333, z_unit="nm",
+                frame_times=[0.0, 209.88, 629.04], pixels={(0, 0, 0): 495.054793}, mean=538.938944)),
+            # spm.md §8: old_bruker.002 Height, 58.59375 nm/px, range [52.300480, 757.092440].
+            Sample("spm_folder_old_bruker", Expected(
+                n_frames=2, frame_shape=(256, 256), channel="Height", pixel_size_nm=58.59375, z_unit="nm",
+                ranges={0: (52.300480, 757.092440)})),
+        ),
+        built=(Built("2 files", _built_spm, Expected(n_frames=2, frame_shape=(6, 8), channel="Height Sensor",
+                                                    pixel_size_nm=12.5)),),
+    ),
+}
+
+
+def _builtins() -> dict[str, str]:
+    """Built-in driver name -> the entry point (plugin) that declares it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # test_no_builtin_plugin_is_set_aside reports them
+        return {d.name: d.plugin for d in Registry(discover=True).drivers() if d.distribution == "afmio"}
+
+
+PLUGIN_OF = _builtins()
+BUILTINS = sorted(PLUGIN_OF)
+
+
+def _params(kind: str) -> list[Any]:
+    def label(item: Any) -> str:
+        return getattr(item, "label", None) or getattr(item, "target", None) or item.relative
+
+    return [pytest.param(name, item, id=f"{name}-{label(item)}")
+            for name in BUILTINS if name in CASES for item in getattr(CASES[name], kind)]
+
+
+def registry_for(name: str) -> Registry:
+    """An isolated registry of the plugin (entry point) providing ``name``, as the kit sees it."""
+    return make_registry(PLUGIN_OF[name])
+
+
+def test_no_builtin_plugin_is_set_aside():
+    reg = Registry(discover=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        problems = [str(p) for p in reg.problems() if p.distribution == "afmio"]
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_has_a_conformance_case(name):
+    if name not in CASES:
+        pytest.fail(f"built-in driver {name!r} has no conformance case: add one to CASES in {Path(__file__).name}")
+    case, driver = CASES[name], registry_for(name).driver(name)
+    if driver.can("write") and not (case.round_trips or case.writes):
+        pytest.fail(f"built-in writer {name!r} has no round trip or write case")
+    if driver.can("read") and not (case.round_trips or case.samples or case.built):
+        pytest.fail(f"built-in reader {name!r} has no sample, built file or round trip")
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_declaration_and_claims(name):
+    drivers = check_declaration(PLUGIN_OF[name])
+    assert name in {d.name for d in drivers}
+    check_claims(PLUGIN_OF[name], allow=CASES[name].allow if name in CASES else ())
+
+
+@pytest.mark.parametrize(("name", "rt"), _params("round_trips"))
+def test_round_trip_and_reader_checks_on_the_output(name, rt, tmp_path):
+    reg = registry_for(name)
+    stack = round_trip_stack()
+    check_round_trip(reg, stack, tmp_path / rt.target, format=rt.format, **rt.options)
+    check_reader(reg, tmp_path / rt.target, name, Expected(n_frames=5, frame_shape=(24, 40), pixel_size_nm=0.75,
+                                                          pixel_size_y_nm=1.25, z_unit="nm"),
+                 tmp_dir=tmp_path / "damage")
+
+
+@pytest.mark.parametrize(("name", "rt"), _params("round_trips"))
+def test_round_trip_of_a_lazy_stack(name, rt, tmp_path):
+    reg = registry_for(name)
+    stack = round_trip_stack()
+    reg.save(stack, tmp_path / ("src_" + rt.target), format=rt.format, **rt.options)
+    with reg.load(tmp_path / ("src_" + rt.target), lazy=True) as lazy:
+        check_round_trip(reg, lazy, tmp_path / rt.target, format=rt.format, **rt.options)
+
+
+@pytest.mark.parametrize(("name", "wo"), _params("writes"))
+def test_write_only(name, wo, tmp_path):
+    stack = round_trip_stack()
+    out = check_write(registry_for(name), stack, tmp_path / wo.target, format=wo.format)
+    wo.verify(out, stack)
+
+
+@pytest.mark.parametrize(("name", "smp"), _params("samples"))
+def test_real_sample(name, smp, sample, tmp_path):
+    check_reader(registry_for(name), sample(smp.relative), name, smp.expected, tmp_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("name", "built"), _params("built"))
+def test_built_file(name, built, tmp_path):
+    path = built.make(tmp_path)
+    check_reader(registry_for(name), path, name, built.expected, tmp_dir=tmp_path / "damage")
