@@ -159,7 +159,7 @@ def test_too_long_default_bar_is_shortened(reg, tmp_path):
 def test_switches_remove_text(reg, tmp_path):
     stack = make_stack(np.zeros((2, 64, 64)))
     frames, _ = decode(reg.save(stack, tmp_path / "n.gif", draw_ts=False, draw_scale=False))
-    assert frames.max() == 0  # flat and nothing drawn; identical frames merged by Pillow
+    assert frames.shape[0] == 2 and frames.max() == 0  # flat, nothing drawn; repeated frames kept
     frames, _ = decode(reg.save(stack, tmp_path / "ts.gif", draw_scale=False))
     white = (frames[0] == 255).all(axis=-1)
     assert white[:60, :150].any() and not white[60:].any()  # only the time stamp, top-left
@@ -186,8 +186,7 @@ def test_export_naming_filtered_and_raw(reg, tmp_path):
     out = reg.export(stack, tmp_path, formats=["gif"], fps=10, draw_ts=False, draw_scale=False, zmin=0, zmax=1)
     assert out == [tmp_path / "pn_asd_sample_0_filtered.gif"]
     frames, infos = decode(out[0])
-    # Three identical all-white frames: Pillow stores one frame of 3 x 100 ms.
-    assert sum(i["duration"] for i in infos) == 300
+    assert [i["duration"] for i in infos] == [100, 100, 100]
     assert frames.min() == 255  # processed data (100..110) is above zmax=1: all white
     out = reg.export(stack, tmp_path, "raw_named", formats=["gif"], raw=True, draw_ts=False, draw_scale=False,
                      zmin=0, zmax=1, cmap="gray")
@@ -224,3 +223,63 @@ def test_real_asd_sample_renders(sample, tmp_path):
     white = (frames[0] == 255).all(axis=-1)
     # 100 nm / 200 px = 0.5 nm/px; default bar 20 nm = 40 px -> 102 px at 2.56x.
     assert white[512 - 15 : 512 - 10].all(axis=0).sum() == 102
+
+
+def test_second_decoder_agrees(reg, tmp_path):
+    av = pytest.importorskip("av")
+    stack = make_stack(np.random.default_rng(8).normal(0, 1, (4, 100, 150)))
+    out = reg.save(stack, tmp_path / "ff.gif", cmap="viridis")
+    pillow, _ = decode(out)
+    with av.open(str(out)) as container:
+        ffmpeg = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    np.testing.assert_array_equal(ffmpeg, pillow)
+    assert pillow.shape == (4, 512, 768, 3)
+
+
+def test_foreign_encoder_palette_becomes_a_local_table():
+    import io
+
+    from PIL import Image
+
+    from afmio_builtins._gif_stream import GifStreamWriter, encode_frame
+
+    ours = palette("gray").tobytes()
+    theirs = palette("viridis").tobytes()
+    img = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16))
+    img.putpalette(theirs)
+    block = encode_frame(img, ours)
+    assert block[9] & 0x80  # local colour table attached
+    buf = io.BytesIO()
+    writer = GifStreamWriter(buf, (16, 16), ours, loop=0)
+    writer.add(block, 100)
+    writer.close()
+    buf.seek(0)
+    with Image.open(buf) as im:
+        got = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(got.reshape(256, 3), palette("viridis"))
+
+
+def test_ordered_map_keeps_order_and_raises():
+    from afmio_builtins._gif_stream import ordered_map
+
+    assert list(ordered_map(lambda x: x * x, range(50), workers=3)) == [x * x for x in range(50)]
+    assert list(ordered_map(lambda x: -x, range(5), workers=1)) == [0, -1, -2, -3, -4]
+
+    def boom(x):
+        if x == 7:
+            raise ValueError("frame 7")
+        return x
+
+    with pytest.raises(ValueError, match="frame 7"):
+        list(ordered_map(boom, range(20), workers=2))
+
+
+def test_writer_refuses_bad_geometry():
+    import io
+
+    from afmio_builtins._gif_stream import GifStreamWriter
+
+    with pytest.raises(ValueError, match="256 RGB entries"):
+        GifStreamWriter(io.BytesIO(), (4, 4), b"\0" * 30, 0)
+    with pytest.raises(ValueError, match=r"1\.\.65535"):
+        GifStreamWriter(io.BytesIO(), (70000, 4), b"\0" * 768, 0)

@@ -625,40 +625,51 @@ class Renderer:
     def __len__(self) -> int:
         return self.stack.n_frames
 
-    def index_frames(self, block: int = 16, *, annotate: bool = True) -> Iterator[np.ndarray]:
-        """Yield each frame as ``(height, width)`` uint8 palette indices.
+    def normalized_frames(self, block: int = 16) -> Iterator[np.ndarray]:
+        """Yield each frame's colour indices (0..254) at the input size, before upscaling."""
+        for chunk in self.stack.iter_frames(block=block):
+            yield from normalize(chunk, self.range)
 
-        Data is 0..254; with ``annotate`` the ink is index 255 (coverage >= 50 %).
+    def finish(self, index: int, frame: np.ndarray, *, annotate: bool = True) -> np.ndarray:
+        """Upscale one normalised frame and burn in its ink (index 255).
+
+        Safe to call from several threads at once (Pillow releases the GIL while
+        resizing), which is how the GIF writer uses both cores.
         """
         from PIL import Image
 
         lay = self.layout
         size = (lay.width, lay.height)
-        same = size == (lay.in_width, lay.in_height)
-        i = 0
-        for chunk in self.stack.iter_frames(block=block):
-            for frame in normalize(chunk, self.range):
-                if same:
-                    out = np.array(frame)
-                else:
-                    img = Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)
-                    out = np.asarray(img).copy()
-                    np.minimum(out, N_LEVELS - 1, out=out)  # bicubic overshoot must not reach the ink index
-                if annotate:
-                    for o in self.overlays(i):
-                        o.paint_indices(out, self.dark_index)
-                yield out
-                i += 1
+        if size == (lay.in_width, lay.in_height):
+            out = np.array(frame)
+        else:
+            out = np.array(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC))
+            np.minimum(out, N_LEVELS - 1, out=out)  # bicubic overshoot must not reach the ink index
+        if annotate:
+            for o in self.overlays(index):
+                o.paint_indices(out, self.dark_index)
+        return out
+
+    def index_frames(self, block: int = 16, *, annotate: bool = True) -> Iterator[np.ndarray]:
+        """Yield each frame as ``(height, width)`` uint8 palette indices.
+
+        Data is 0..254; with ``annotate`` the ink is index 255 (coverage >= 50 %).
+        """
+        for i, frame in enumerate(self.normalized_frames(block)):
+            yield self.finish(i, frame, annotate=annotate)
+
+    def palette_image(self, indices: np.ndarray) -> Image.Image:
+        """A Pillow ``"P"`` image of ``indices`` carrying the palette."""
+        from PIL import Image
+
+        img = Image.fromarray(indices)
+        img.putpalette(self.palette.tobytes())
+        return img
 
     def palette_images(self, block: int = 16) -> Iterator[Image.Image]:
         """Yield each frame as a Pillow ``"P"`` image carrying the palette."""
-        from PIL import Image
-
-        flat = self.palette.tobytes()
         for idx in self.index_frames(block):
-            img = Image.fromarray(idx)
-            img.putpalette(flat)
-            yield img
+            yield self.palette_image(idx)
 
     def rgb_frames(self, block: int = 16) -> Iterator[np.ndarray]:
         """Yield each frame as ``(height, width, 3)`` uint8 RGB with anti-aliased ink."""

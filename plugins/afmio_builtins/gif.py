@@ -19,11 +19,14 @@ renderer (:mod:`afmio.render`):
   near a fifth of the frame width; a bar too long for the frame is shortened to the
   largest round length that fits, with a warning; ``0`` draws none.
 * Timing: ``fps`` (default 5 frames/s) or ``duration`` (ms per frame: one number, or
-  one per frame). GIF stores delays in 1/100 s, so 1000/3 ms is stored as 330 ms.
-  Consecutive frames that render identically are merged into one longer frame by
-  Pillow (total time is kept).
+  one per frame). GIF stores delays in 1/100 s, so 1000/3 ms is stored as 330 ms
+  (and most players show delays under 20 ms as 100 ms). Every frame is stored, even
+  when it repeats the previous one.
 * ``loop``: 0 (default) repeats forever, ``n`` repeats n more times, None plays once.
 * ``raw=True`` (a registry option) renders the raw snapshot.
+
+Frames are rendered and LZW-encoded on a small thread pool and streamed to the
+file, so memory stays at a few frames whatever the length of the movie.
 """
 
 from __future__ import annotations
@@ -96,9 +99,11 @@ def write(
     """Write ``stack`` as an annotated animated GIF to exactly ``path``."""
     from afmio.render import Renderer
 
-    delays = frame_durations_ms(stack.n_frames, fps, duration)
-    if loop is not None and (isinstance(loop, bool) or int(loop) < 0):
-        raise ValueError(f"loop must be 0 (forever), a positive repeat count or None; got {loop!r}")
+    from ._gif_stream import GifStreamWriter, delays_for, encode_frame, ordered_map
+
+    delays = delays_for(stack.n_frames, frame_durations_ms(stack.n_frames, fps, duration))
+    if loop is not None and (isinstance(loop, bool) or not 0 <= int(loop) <= 65535):
+        raise ValueError(f"loop must be 0 (forever), a repeat count up to 65535 or None; got {loop!r}")
     renderer = Renderer(
         stack,
         cmap=cmap,
@@ -109,15 +114,15 @@ def write(
         scale_bar_nm=scale_bar_nm,
         font_scale=font_scale,
     )
-    frames = renderer.palette_images()
-    first = next(frames)
-    extra: dict[str, Any] = {} if loop is None else {"loop": int(loop)}
-    first.save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=frames,
-        duration=delays,
-        optimize=False,  # the palette is already exact; skip Pillow's per-frame palette scan
-        **extra,
-    )
+    palette = renderer.palette.tobytes()
+
+    def render_and_encode(item: tuple[int, Any]) -> bytes:
+        index, frame = item
+        return encode_frame(renderer.palette_image(renderer.finish(index, frame)), palette)
+
+    lay = renderer.layout
+    with open(path, "wb") as fh:
+        gif = GifStreamWriter(fh, (lay.width, lay.height), palette, loop)
+        for index, block in enumerate(ordered_map(render_and_encode, enumerate(renderer.normalized_frames()))):
+            gif.add(block, delays[index])
+        gif.close()
