@@ -113,6 +113,8 @@ def test_sample_lazy_equals_eager_and_probe_agrees(sample):
         np.testing.assert_array_equal(lazy[1:3].data, eager.data[1:3])
         blocks = list(lazy.iter_frames(block=3))
         np.testing.assert_array_equal(np.concatenate(blocks), eager.data)
+    with pytest.raises(afmio.ReadError, match="closed"):
+        lazy.get_frame(0)
     info = afmio.registry.probe(path)
     assert info.n_frames == 4
     assert info.frame_shape == (128, 128)

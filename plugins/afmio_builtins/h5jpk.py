@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import AfmioError, CorruptFileError
+from afmio.errors import AfmioError, CorruptFileError, ReadError
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.ioutil import natural_sort_key
 from afmio.metadata import build_frame_metadata
@@ -374,6 +374,8 @@ class _H5Frames:
         return self.read_frames(index, index + 1)[0]
 
     def read_frames(self, start: int, stop: int) -> np.ndarray:
+        if self._file is None:
+            raise ReadError(self._path, "the lazy stack was closed; load the file again to read frames")
         n, h, w = self._shape
         start, stop, _ = slice(start, stop).indices(n)
         stop = max(start, stop)
