@@ -283,3 +283,13 @@ def test_writer_refuses_bad_geometry():
         GifStreamWriter(io.BytesIO(), (4, 4), b"\0" * 30, 0)
     with pytest.raises(ValueError, match=r"1\.\.65535"):
         GifStreamWriter(io.BytesIO(), (70000, 4), b"\0" * 768, 0)
+
+
+def test_timestamps_option_and_wrong_length(reg, tmp_path):
+    stack = make_stack(np.zeros((2, 64, 64)))
+    a, _ = decode(reg.save(stack, tmp_path / "a.gif", draw_scale=False, timestamps=[10.0, 20.0]))
+    b, _ = decode(reg.save(stack, tmp_path / "b.gif", draw_scale=False))
+    assert not np.array_equal(a[0], b[0])  # "10.00 s" drawn instead of "0.00 s"
+    with pytest.warns(RenderWarning, match="3 timestamps for 2 frames"):
+        c, _ = decode(reg.save(stack, tmp_path / "c.gif", draw_scale=False, timestamps=[1, 2, 3]))
+    assert not np.array_equal(c[0], b[0])  # "frame 0"

@@ -17,7 +17,9 @@ renderer (:mod:`afmio.render`):
   ``"frame i"`` when a frame has no time; a scale bar with its length bottom-left
   (``draw_scale``). ``scale_bar_nm=None`` picks a round length (1, 2, 5 x 10^n nm)
   near a fifth of the frame width; a bar too long for the frame is shortened to the
-  largest round length that fits, with a warning; ``0`` draws none.
+  largest round length that fits, with a warning; ``0`` draws none. ``timestamps=``
+  (seconds, one per frame) replaces the metadata times; a list of the wrong length
+  draws frame numbers, with a warning. ``font_scale`` scales the text.
 * Timing: ``fps`` (default 5 frames/s) or ``duration`` (ms per frame: one number, or
   one per frame). GIF stores delays in 1/100 s, so 1000/3 ms is stored as 330 ms
   (and most players show delays under 20 ms as 100 ms). Every frame is stored, even
@@ -95,6 +97,7 @@ def write(
     scale_bar_nm: float | None = None,
     loop: int | None = 0,
     font_scale: float = 1.0,
+    timestamps: Sequence[float] | None = None,
 ) -> None:
     """Write ``stack`` as an annotated animated GIF to exactly ``path``."""
     from afmio.render import Renderer
@@ -113,6 +116,7 @@ def write(
         draw_scale=draw_scale,
         scale_bar_nm=scale_bar_nm,
         font_scale=font_scale,
+        timestamps=timestamps,
     )
     palette = renderer.palette.tobytes()
 

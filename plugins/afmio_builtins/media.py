@@ -4,7 +4,7 @@ Both use afmio's shared renderer (:mod:`afmio.render`) and take the same picture
 options as the ``gif`` driver: ``cmap`` (default ``"afmhot"``), ``zmin`` / ``zmax``
 (number, ``"auto"`` = 1st / 99th percentile of the stack, or None; per-frame
 stretch when both are None), ``draw_ts``, ``draw_scale``, ``scale_bar_nm``,
-``font_scale``. ``raw=True`` (a registry option) renders the raw snapshot.
+``font_scale``, ``timestamps``. ``raw=True`` (a registry option) renders the raw snapshot.
 
 ``mp4`` (``.mp4``)
     H.264 (``libx264``, yuv420p, ``crf`` 18 by default; ``crf=0`` is lossless in
@@ -100,6 +100,7 @@ def write_mp4(
     draw_scale: bool = True,
     scale_bar_nm: float | None = None,
     font_scale: float = 1.0,
+    timestamps: Sequence[float] | None = None,
     crf: int = 18,
     preset: str = "veryfast",
 ) -> None:
@@ -123,6 +124,7 @@ def write_mp4(
         draw_scale=draw_scale,
         scale_bar_nm=scale_bar_nm,
         font_scale=font_scale,
+        timestamps=timestamps,
     )
     lay = renderer.layout
     with av.open(str(path), mode="w", format="mp4") as container:
@@ -159,6 +161,7 @@ def write_png_sequence(
     draw_scale: bool = True,
     scale_bar_nm: float | None = None,
     font_scale: float = 1.0,
+    timestamps: Sequence[float] | None = None,
     prefix: str | None = None,
     compress_level: int = 1,
 ) -> None:
@@ -177,6 +180,7 @@ def write_png_sequence(
         draw_scale=draw_scale,
         scale_bar_nm=scale_bar_nm,
         font_scale=font_scale,
+        timestamps=timestamps,
     )
     digits = max(4, len(str(stack.n_frames)))
     path.mkdir(parents=True, exist_ok=False)
