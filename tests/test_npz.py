@@ -16,30 +16,10 @@ import afmio
 from afmio.errors import CorruptFileError, TruncatedFileError
 from afmio.metadata import make_json_safe
 from afmio_builtins import npz
-from afmio_testdata.bundles import full_stack, lazy_copy, write_playnano_npz
+from afmio_testdata.bundles import assert_same_stack, full_stack, lazy_copy, write_playnano_npz
 
 SHEET_ORDER = ["pixel_size_nm", "channel", "frame_metadata_json", "provenance_json", "state_backups_json",
                "data", "timestamps"]
-
-
-def assert_same_stack(got: afmio.AFMImageStack, want: afmio.AFMImageStack, bundle_type: str) -> None:
-    assert got.data.dtype == want.data.dtype
-    assert np.array_equal(got.data, want.data)
-    assert got.pixel_size_nm == want.pixel_size_nm
-    assert got.pixel_size_y_nm == want.pixel_size_y_nm
-    assert got.channel == want.channel
-    assert got.z_unit == want.z_unit
-    assert got.frame_metadata == want.frame_metadata
-    assert got.state_backups == want.state_backups
-    assert list(got.processed) == list(want.processed)
-    for key, arr in want.processed.items():
-        assert got.processed[key].dtype == arr.dtype and np.array_equal(got.processed[key], arr)
-    assert list(got.masks) == list(want.masks)
-    for key, arr in want.masks.items():
-        assert got.masks[key].dtype == bool and np.array_equal(got.masks[key], arr)
-    prov = {k: v for k, v in got.provenance.items() if k not in ("bundle", "source")}
-    assert prov == make_json_safe(want.provenance)
-    assert got.provenance["bundle"]["bundle_type"] == bundle_type
 
 
 @pytest.mark.parametrize("compression", ["none", "deflate", "deflate-6"])

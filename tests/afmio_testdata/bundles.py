@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from afmio.frames import ArrayFrameSource
-from afmio.metadata import build_frame_metadata
+from afmio.metadata import build_frame_metadata, make_json_safe
 from afmio.stack import AFMImageStack
 from afmio.synthetic import synthetic_stack
 
-__all__ = ["CountingSource", "full_stack", "lazy_copy", "playnano_provenance", "write_playnano_h5",
+__all__ = ["CountingSource", "assert_same_stack", "full_stack", "lazy_copy", "playnano_provenance", "write_playnano_h5",
            "write_playnano_npz", "write_playnano_ome_tiff"]
 
 
@@ -207,3 +207,24 @@ def write_playnano_ome_tiff(path: Path, data: np.ndarray, *, px: float = 0.5, ch
         extratags=[(65000, 7, len(prov), prov, True), (65001, 7, len(keys), keys, True)],
     )
     return {"times": times, "provenance": provenance}
+
+
+def assert_same_stack(got: AFMImageStack, want: AFMImageStack, bundle_type: str) -> None:
+    """Every part a NPZ/HDF5 bundle carries is equal, exactly."""
+    assert got.data.dtype == want.data.dtype
+    assert np.array_equal(got.data, want.data)
+    assert got.pixel_size_nm == want.pixel_size_nm
+    assert got.pixel_size_y_nm == want.pixel_size_y_nm
+    assert got.channel == want.channel
+    assert got.z_unit == want.z_unit
+    assert got.frame_metadata == want.frame_metadata
+    assert got.state_backups == want.state_backups
+    assert list(got.processed) == list(want.processed)
+    for key, arr in want.processed.items():
+        assert got.processed[key].dtype == arr.dtype and np.array_equal(got.processed[key], arr)
+    assert list(got.masks) == list(want.masks)
+    for key, arr in want.masks.items():
+        assert got.masks[key].dtype == bool and np.array_equal(got.masks[key], arr)
+    prov = {k: v for k, v in got.provenance.items() if k not in ("bundle", "source")}
+    assert prov == make_json_safe(want.provenance)
+    assert got.provenance["bundle"]["bundle_type"] == bundle_type
