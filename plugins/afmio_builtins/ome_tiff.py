@@ -37,9 +37,11 @@ multi-page TIFF stacks (e.g. ImageJ):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,45 @@ def _tifffile() -> Any:
 
 
 # ---------------------------------------------------------------------- reading helpers
+class _LoggedErrors(logging.Handler):
+    """Collects what tifffile logs at ERROR while it skips damaged tags or pages."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _strict(path: Path) -> Iterator[None]:
+    """Turn tifffile's logged-and-skipped damage into a :class:`CorruptFileError`."""
+    handler = _LoggedErrors()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.messages:
+        raise CorruptFileError(path, f"damaged TIFF structure: {handler.messages[0]}")
+
+
+def _check_extents(path: Path, series: list[Any]) -> None:
+    """Every frame's bytes must lie inside the file (a cut-off file fails here)."""
+    size = path.stat().st_size
+    for s in series:
+        for page in s.pages:
+            if page is None:
+                raise TruncatedFileError(path, "a page of the image series is missing")
+            ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts)]
+            if ends and max(ends) > size:
+                raise TruncatedFileError(
+                    path, f"image data runs to byte {max(ends)} but the file has {size} bytes"
+                )
+
+
 def _open(path: Path) -> Any:
     tifffile = _tifffile()
     try:
@@ -375,8 +416,9 @@ def _provenance(path: Path, layout: _Layout) -> dict[str, Any]:
 def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
-    with _open(path) as tif:
+    with _strict(path), _open(path) as tif:
         layout = _Layout(path, tif, channel)
+        _check_extents(path, layout.series)
         px, py, px_how = layout.pixel_sizes(path)
         meta, time_how = layout.frame_metadata(px)
         try:
@@ -413,7 +455,7 @@ def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
 def probe(path: Path) -> ProbeResult:
     """Shape, channels, pixel size and times without reading pixel data."""
     path = Path(path)
-    with _open(path) as tif:
+    with _strict(path), _open(path) as tif:
         layout = _Layout(path, tif, None)
         px, py, how = layout.pixel_sizes(path)
         meta, _ = layout.frame_metadata(px)
