@@ -79,7 +79,7 @@ def corruptions(data: bytes, *, positions: int = 12, random_variants: int = 8, s
         yield Damage("every number in the first 4 KiB replaced by nines", nines + data[HEADER_REGION:], False)
     rng = np.random.default_rng(seed)
     for k in range(random_variants):
-        out = np.frombuffer(data, np.uint8).copy()
+        noisy = np.frombuffer(data, np.uint8).copy()
         where = rng.integers(0, n, size=min(32, n))
-        out[where] = rng.integers(0, 256, size=where.size, dtype=np.uint8)
-        yield Damage(f"32 random bytes changed (seed {seed}, variant {k})", out.tobytes(), False)
+        noisy[where] = rng.integers(0, 256, size=where.size, dtype=np.uint8)
+        yield Damage(f"32 random bytes changed (seed {seed}, variant {k})", noisy.tobytes(), False)
