@@ -178,6 +178,18 @@ def read_leaks(path: Path, *, channel: str | None = None, lazy: bool = False) ->
     return read(path, channel=channel, lazy=lazy)
 
 
+def read_leaks_on_error(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+    """Closes its file on success, but keeps it (as a cache might) when the header is bad."""
+    fh = open(path, "rb")  # noqa: SIM115 - the flaw under test
+    try:
+        Header(path, fh, os.fstat(fh.fileno()).st_size)
+    except CorruptFileError:
+        LEAKED.append(fh)
+        raise
+    fh.close()
+    return read(path, channel=channel, lazy=lazy)
+
+
 def read_trusting(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
     """Trusts the header: no size checks, so damage surfaces as numpy/struct errors."""
     with open(path, "rb") as fh:

@@ -570,7 +570,7 @@ def check_damaged(
     positions: int = 12,
     random_variants: int = 8,
     seconds: float = 10.0,
-    memory_headroom: int = 2 << 30,
+    memory_headroom: int = 4 << 30,
 ) -> DamageReport:
     """Check that truncated and corrupted copies of ``path`` raise afmio errors, not crashes.
 
