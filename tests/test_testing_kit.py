@@ -251,7 +251,7 @@ def test_tolerance_for_lossy_values(tmp_path):
         ({"read": "read_vague"}, {}, r"raised UnsupportedFormatError\(bad data\).*does not name the file"),
         ({"sniff": "sniff_raises"}, {}, "sniff raised struct.error: .*sniff must answer False or None"),
         ({"read": "read_leaks_on_error"}, {},
-         r"driver 'kit' on a copy of sample\.kit with truncated to 0 of \d+ bytes left 1 file handle\(s\) open"),
+         r"driver 'kit' on a copy of sample\.kit with truncated to 0 of \d+ bytes left 2 file handle\(s\) open"),
     ],
 )
 def test_crashes_on_damaged_copies_fail(kit_file, tmp_path, overrides, options, message):
