@@ -96,7 +96,8 @@ def test_cli_converts_into_gsf_frames(gsf_site, tmp_path):
 def test_example_own_test_suite_passes(gsf_site):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests"],
-        cwd=EXAMPLE, env=_env(gsf_site), capture_output=True, text=True, timeout=300,
+        cwd=EXAMPLE, env={**_env(gsf_site), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "SKIPPED" not in done.stdout, done.stdout[-2000:]
