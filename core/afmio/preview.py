@@ -113,8 +113,6 @@ def preview(
     pathlib.Path
         The written PNG.
     """
-    from PIL import Image, ImageDraw
-
     from .atomic import atomic_output
 
     target = Path(os.fspath(out_png))
@@ -144,68 +142,85 @@ def preview(
         scale_bar_nm=scale_bar_nm,
         height=int(tile_height),
     )
-    lay = renderer.layout
     lows, highs = _frame_ranges(sub.data)
-    spans = np.nan_to_num(highs - lows)
     z_text = ""
     if np.isfinite(lows).any():  # + 0.0 turns -0.0 into 0.0
         z_text = f"z {np.nanmin(lows) + 0.0:.4g} to {np.nanmax(highs) + 0.0:.4g} {stack.z_unit}"
+    name = title or (Path(str(stack.file_path)).name if stack.file_path else "stack")
+    captions = [f"frame {i} · span {span:.3g} {stack.z_unit}" for i, span in zip(indices, np.nan_to_num(highs - lows))]
+    img = _compose(
+        renderer,
+        columns=columns,
+        title=name,
+        info=_info_line(stack, full_n, len(indices), z_text),
+        captions=captions,
+        bar_labels=_bar_labels(renderer.range, stack.z_unit),
+        unit=_unit_text(stack.z_unit),
+    )
+    with atomic_output(target, ".png", overwrite=overwrite) as tmp:
+        img.save(tmp, format="PNG", optimize=False)
+    return target
+
+
+def _compose(
+    renderer: Renderer,
+    *,
+    columns: int | None,
+    title: str,
+    info: str,
+    captions: list[str],
+    bar_labels: dict[float, str],
+    unit: str,
+) -> Any:
+    """Lay out the header, the grid of rendered tiles and the colour bar on one image."""
+    from PIL import Image, ImageDraw
+
+    lay = renderer.layout
     tile_w, tile_h = lay.width, lay.height
-    k = len(indices)
+    k = len(captions)
     if columns is None:
         columns = max(1, min(k, round(math.sqrt(k * (4 / 3) * tile_h / tile_w))))
     rows = math.ceil(k / columns)
 
+    # Everything scales with the tile height (256 px tiles: 12 px padding, 13 px text).
     a = max(0.6, tile_h / 256)
     pad, gap = round(12 * a), round(6 * a)
     title_size, info_size, caption_size = round(18 * a), round(13 * a), round(12 * a)
     header_h = pad + title_size + gap + info_size + pad
-    caption_h = caption_size + gap
-    cell_h = tile_h + gap + caption_h
+    cell_h = tile_h + gap + caption_size + gap
     grid_w = columns * tile_w + (columns - 1) * gap
     grid_h = rows * cell_h - gap
     bar_w = round(18 * a)
-    labels, label_size = _bar_labels(renderer.range, stack.z_unit), info_size
-    label_w = max(_text_width(t, label_size) for t in labels.values())
-    unit_w = _text_width(_unit_text(stack.z_unit), info_size)
-    side_w = gap * 2 + max(bar_w + gap + label_w, unit_w)
-    info = _info_line(stack, full_n, k, z_text)
+    label_w = max(_text_width(t, info_size) for t in bar_labels.values())
+    side_w = gap * 2 + max(bar_w + gap + label_w, _text_width(unit, info_size))
     width = max(pad + grid_w + side_w + pad, pad + _text_width(info, info_size) + pad)
     height = header_h + grid_h + pad
 
     canvas = np.empty((height, width, 3), np.uint8)
     canvas[:] = _BACKGROUND
-    for j, rgb in enumerate(renderer.rgb_frames()):
-        r, c = divmod(j, columns)
-        y, x = header_h + r * cell_h, pad + c * (tile_w + gap)
+    origins = [(header_h + r * cell_h, pad + c * (tile_w + gap)) for r, c in (divmod(j, columns) for j in range(k))]
+    for (y, x), rgb in zip(origins, renderer.rgb_frames()):
         canvas[y : y + tile_h, x : x + tile_w] = rgb
 
-    # Colour bar: top = highest level, beside the grid, as tall as the grid's first row
-    # or more.
+    # Colour bar beside the grid, highest level at the top, at least a tile tall.
     bar_x = pad + grid_w + 2 * gap
     bar_top = header_h + info_size + gap
-    bar_h = max(tile_h - info_size - gap, min(grid_h, 2 * tile_h) - info_size - gap)
+    bar_h = max(tile_h, min(grid_h, 2 * tile_h)) - info_size - gap
     levels = np.linspace(N_LEVELS - 1, 0, bar_h).round().astype(np.intp)
     canvas[bar_top : bar_top + bar_h, bar_x : bar_x + bar_w] = renderer.palette[levels][:, np.newaxis, :]
 
     img = Image.fromarray(canvas)
     draw = ImageDraw.Draw(img)
-    name = title or (Path(str(stack.file_path)).name if stack.file_path else "stack")
-    _text(draw, (pad, pad), name, title_size, _TEXT)
+    _text(draw, (pad, pad), title, title_size, _TEXT)
     _text(draw, (pad, pad + title_size + gap), info, info_size, _DIM)
-    for j, i in enumerate(indices):
-        r, c = divmod(j, columns)
-        y, x = header_h + r * cell_h + tile_h + gap, pad + c * (tile_w + gap)
-        _text(draw, (x, y), f"frame {i} · span {spans[j]:.3g} {stack.z_unit}", caption_size, _DIM)
-    _text(draw, (bar_x, header_h), _unit_text(stack.z_unit), info_size, _TEXT)
-    for frac, text in labels.items():
-        y = bar_top + round((1 - frac) * (bar_h - 1)) - label_size // 2
-        y = min(max(y, bar_top), bar_top + bar_h - label_size)
-        _text(draw, (bar_x + bar_w + gap, y), text, label_size, _TEXT)
-
-    with atomic_output(target, ".png", overwrite=overwrite) as tmp:
-        img.save(tmp, format="PNG", optimize=False)
-    return target
+    for (y, x), caption in zip(origins, captions):
+        _text(draw, (x, y + tile_h + gap), caption, caption_size, _DIM)
+    _text(draw, (bar_x, header_h), unit, info_size, _TEXT)
+    for frac, text in bar_labels.items():
+        y = bar_top + round((1 - frac) * (bar_h - 1)) - info_size // 2
+        y = min(max(y, bar_top), bar_top + bar_h - info_size)
+        _text(draw, (bar_x + bar_w + gap, y), text, info_size, _TEXT)
+    return img
 
 
 def _frame_ranges(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
