@@ -24,6 +24,7 @@ from afmio.synthetic import synthetic_stack
 from afmio.testing import (
     Expected,
     check_claims,
+    check_damaged,
     check_declaration,
     check_reader,
     check_round_trip,
@@ -263,14 +264,29 @@ def test_declaration_and_claims(name):
     check_claims(PLUGIN_OF[name], allow=CASES[name].allow if name in CASES else ())
 
 
+WRITTEN = Expected(n_frames=5, frame_shape=(24, 40), pixel_size_nm=0.75, pixel_size_y_nm=1.25, z_unit="nm",
+                   channel="height_trace", frame_times=[0.0, 0.125, 0.25, 0.375, 0.5])
+
+
+def _written(name: str, rt: RoundTrip, folder: Path) -> Path:
+    path = folder / rt.target
+    registry_for(name).save(round_trip_stack(), path, format=rt.format, **rt.options)
+    return path
+
+
 @pytest.mark.parametrize(("name", "rt"), _params("round_trips"))
-def test_round_trip_and_reader_checks_on_the_output(name, rt, tmp_path):
-    reg = registry_for(name)
-    stack = round_trip_stack()
-    check_round_trip(reg, stack, tmp_path / rt.target, format=rt.format, **rt.options)
-    check_reader(reg, tmp_path / rt.target, name, Expected(n_frames=5, frame_shape=(24, 40), pixel_size_nm=0.75,
-                                                          pixel_size_y_nm=1.25, z_unit="nm"),
-                 tmp_dir=tmp_path / "damage")
+def test_round_trip(name, rt, tmp_path):
+    check_round_trip(registry_for(name), round_trip_stack(), tmp_path / rt.target, format=rt.format, **rt.options)
+
+
+@pytest.mark.parametrize(("name", "rt"), _params("round_trips"))
+def test_reader_checks_on_a_written_file(name, rt, tmp_path):
+    check_reader(registry_for(name), _written(name, rt, tmp_path), name, WRITTEN)
+
+
+@pytest.mark.parametrize(("name", "rt"), _params("round_trips"))
+def test_damaged_copies_of_a_written_file(name, rt, tmp_path):
+    check_damaged(registry_for(name), _written(name, rt, tmp_path), tmp_path / "damage", driver=name)
 
 
 @pytest.mark.parametrize(("name", "rt"), _params("round_trips"))
@@ -290,11 +306,20 @@ def test_write_only(name, wo, tmp_path):
 
 
 @pytest.mark.parametrize(("name", "smp"), _params("samples"))
-def test_real_sample(name, smp, sample, tmp_path):
-    check_reader(registry_for(name), sample(smp.relative), name, smp.expected, tmp_dir=tmp_path)
+def test_real_sample(name, smp, sample):
+    check_reader(registry_for(name), sample(smp.relative), name, smp.expected)
+
+
+@pytest.mark.parametrize(("name", "smp"), _params("samples"))
+def test_damaged_copies_of_a_real_sample(name, smp, sample, tmp_path):
+    check_damaged(registry_for(name), sample(smp.relative), tmp_path, driver=name)
 
 
 @pytest.mark.parametrize(("name", "built"), _params("built"))
 def test_built_file(name, built, tmp_path):
-    path = built.make(tmp_path)
-    check_reader(registry_for(name), path, name, built.expected, tmp_dir=tmp_path / "damage")
+    check_reader(registry_for(name), built.make(tmp_path), name, built.expected)
+
+
+@pytest.mark.parametrize(("name", "built"), _params("built"))
+def test_damaged_copies_of_a_built_file(name, built, tmp_path):
+    check_damaged(registry_for(name), built.make(tmp_path), tmp_path / "damage", driver=name)
