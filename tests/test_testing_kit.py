@@ -263,3 +263,13 @@ def test_truncation_may_be_allowed(kit_file, tmp_path):
     reg = registry(read="read_pads_truncation", lazy=False)
     report = check_damaged(reg, kit_file, tmp_path, truncation_must_fail=False)
     assert report.loaded > 0
+
+
+def test_kit_imports_no_pytest_and_afmio_does_not_import_the_kit():
+    import subprocess
+    import sys
+
+    code = ("import sys, afmio; assert 'afmio.testing' not in sys.modules; "
+            "import afmio.testing; assert 'pytest' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +86,11 @@ def check_declaration(*plugins: Any) -> list[Driver]:
     AssertionError
         Listing every problem found.
     """
-    registry = make_registry(*plugins)
-    found = [str(p) for p in registry.problems()]
-    drivers = registry.drivers()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the problems are reported below
+        registry = make_registry(*plugins)
+        found = [str(p) for p in registry.problems()]
+        drivers = registry.drivers()
     if not drivers and not found:
         found.append("the plugin declares no drivers (afmio_drivers() returned nothing)")
     for d in drivers:
@@ -245,10 +248,13 @@ def check_claims(
         A collision with a driver not in ``allow``, or any name clash; the message
         says which driver would win and why.
     """
-    own = make_registry(*plugins).drivers()
-    own_specs = [d.spec for d in own]
-    installed = installed if installed is not None else installed_registry()
-    others = [o for o in installed.drivers() if o.spec not in own_specs]
+    with warnings.catch_warnings():
+        # Plugins set aside elsewhere on the machine are not this plugin's business.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        own = make_registry(*plugins).drivers()
+        installed = installed if installed is not None else installed_registry()
+        own_specs = [d.spec for d in own]
+        others = [o for o in installed.drivers() if o.spec not in own_specs]
     allowed = {a.lower() for a in allow}
     found = [c for d in own for o in others for c in _pair_collisions(d, o)]
     bad = [c for c in found if c.fatal or c.other.lower() not in allowed]
