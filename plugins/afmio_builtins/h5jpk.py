@@ -163,7 +163,7 @@ def _open(path: Path) -> Any:
 def _inspect(f: Any, path: Path) -> _Info:
     import h5py
 
-    names = sorted((k for k in f if k.startswith("Measurement_") and isinstance(f[k], h5py.Group)),
+    names = sorted((k for k in f if k.startswith("Measurement_") and f.get(k, getclass=True) is h5py.Group),
                    key=natural_sort_key)
     if not names:
         raise CorruptFileError(path, "no Measurement_* group: not a JPK .h5-jpk file")
@@ -172,11 +172,12 @@ def _inspect(f: Any, path: Path) -> _Info:
     m = f[names[0]]
     chans: dict[str, tuple[str, str]] = {}
     for gname in sorted((k for k in m if k.startswith("Channel_")), key=natural_sort_key):
-        group = m[gname]
-        if not isinstance(group, h5py.Group):
+        if m.get(gname, getclass=True) is not h5py.Group:
             continue
+        group = m[gname]
         name = decode(group.attrs.get("channel.name"))
-        members = [k for k in sorted(group) if k != "thumbnail" and isinstance(group[k], h5py.Dataset)]
+        # member kinds are checked only for the channel that is read (see _dataset)
+        members = [k for k in sorted(group) if k != "thumbnail"]
         if not name or not members:
             continue
         if len(members) > 1:
@@ -209,8 +210,12 @@ def _inspect(f: Any, path: Path) -> _Info:
 
 def _dataset(info: _Info, key: str, path: Path) -> tuple[Any, int]:
     """The channel's dataset and its frame count, checked against the grid."""
+    import h5py
+
     gname, dname = info.channels[key]
     ds = info.measurement[gname][dname]
+    if not isinstance(ds, h5py.Dataset):
+        raise CorruptFileError(path, f"{gname}/{dname} is not a dataset")
     pixels = info.ilength * info.jlength
     if ds.ndim not in (1, 2) or ds.shape[0] != pixels:
         raise CorruptFileError(
