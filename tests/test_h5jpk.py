@@ -282,9 +282,15 @@ def test_several_measurements_warn(tmp_path):
 
 
 def test_sniff_refuses_other_hdf5(tmp_path):
+    import afmio_builtins.h5jpk as driver
+
     path = write_h5jpk(tmp_path / "o.h5-jpk", [H5JpkChannel(data=_frames(1, 2, 2))], format_info=b"OTHER")
-    with pytest.raises(UnsupportedFormatError):
-        afmio.load(path)
+    assert driver.sniff(path) is False
+    try:
+        chosen = afmio.registry.resolve(path).driver.name
+    except UnsupportedFormatError:
+        chosen = None
+    assert chosen != "h5-jpk"  # another HDF5 driver may recognise it; this one must not
     (tmp_path / "t.h5-jpk").write_bytes(b"not hdf5 at all")
     with pytest.raises(UnsupportedFormatError):
         afmio.load(tmp_path / "t.h5-jpk")
