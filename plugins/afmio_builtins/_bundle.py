@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from afmio._version import __version__
-from afmio.errors import CorruptFileError
+from afmio.errors import AfmioError, CorruptFileError
 from afmio.metadata import make_json_safe, normalize_timestamp
 from afmio.stack import AFMImageStack
 
@@ -34,6 +35,7 @@ __all__ = [
     "extras_for",
     "float_from_float32",
     "frames_per_block",
+    "guard",
     "loads",
 ]
 
@@ -45,6 +47,29 @@ EXTRAS_FORMAT = "afmio-bundle-extras"
 BLOCK_BYTES = 64 << 20
 
 PathLikeStr = str | PathLike[str]
+
+
+_OS_LEVEL = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Report anything a third-party parser raises on a damaged file as :class:`CorruptFileError`.
+
+    h5py, tifffile and zipfile raise many exception types (RuntimeError, KeyError,
+    ZeroDivisionError...) on crafted input; the caller should see one afmio error
+    naming the file. Operating-system errors and memory errors pass through.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(path: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(path, *args, **kwargs)
+        except (AfmioError, MemoryError, *_OS_LEVEL):
+            raise
+        except Exception as exc:
+            raise CorruptFileError(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+
+    return wrapper
 
 
 def frames_per_block(shape: tuple[int, ...], itemsize: int) -> int:

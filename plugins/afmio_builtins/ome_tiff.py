@@ -67,6 +67,8 @@ _DEFAULT_PIXEL_NM = 1.0
 _DEFAULT_CHANNEL = "height_trace"
 #: Resolution tags giving pixels larger than this (e.g. 72 dpi) are display defaults.
 _MAX_TAG_PIXEL_NM = 10_000.0
+#: Largest expansion a compressed TIFF page is believed to have (deflate's ~1032:1).
+_MAX_EXPANSION = 1100
 
 #: nm per unit for OME length units and ImageJ unit spellings.
 _LENGTH_NM = {
@@ -128,9 +130,21 @@ def _strict(path: Path) -> Iterator[None]:
         raise CorruptFileError(path, f"damaged TIFF structure: {handler.messages[0]}")
 
 
-def _check_extents(path: Path, series: list[Any]) -> None:
-    """Every frame's bytes must lie inside the file (a cut-off file fails here)."""
+def _check_extents(path: Path, series: list[Any], nbytes: int) -> None:
+    """Every frame's bytes must lie inside the file, and the image must fit in it.
+
+    A header claiming a huge image over a few stored bytes is refused before
+    anything is allocated (compressed pages may expand, but not beyond what
+    deflate/LZW can achieve).
+    """
     size = path.stat().st_size
+    stored = sum(int(sum(p.databytecounts)) for s in series for p in s.pages if p is not None)
+    compressed = any(p is not None and p.compression != 1 for s in series for p in s.pages[:1])
+    limit = _MAX_EXPANSION * max(stored, 1) + (1 << 20) if compressed else stored
+    if nbytes > limit or stored > size:
+        raise CorruptFileError(
+            path, f"the header describes {nbytes} bytes of image data but the file stores {stored}"
+        )
     for s in series:
         for page in s.pages:
             if page is None:
@@ -328,6 +342,7 @@ class _Layout:
         if dtype.kind not in "fiub":
             raise UnsupportedFormatError(f"{path}: TIFF sample type {dtype} is not a height map")
         self.dtype = dtype
+        self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * dtype.itemsize
 
     def read(self) -> np.ndarray:
         if len(self.series) == 1:
@@ -413,12 +428,13 @@ def _provenance(path: Path, layout: _Layout) -> dict[str, Any]:
     return prov
 
 
+@_bundle.guard
 def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
     with _strict(path), _open(path) as tif:
         layout = _Layout(path, tif, channel)
-        _check_extents(path, layout.series)
+        _check_extents(path, layout.series, layout.nbytes)
         px, py, px_how = layout.pixel_sizes(path)
         meta, time_how = layout.frame_metadata(px)
         try:
@@ -452,6 +468,7 @@ def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
     return stack
 
 
+@_bundle.guard
 def probe(path: Path) -> ProbeResult:
     """Shape, channels, pixel size and times without reading pixel data."""
     path = Path(path)
@@ -473,6 +490,7 @@ def probe(path: Path) -> ProbeResult:
     )
 
 
+@_bundle.guard
 def channels(path: Path) -> list[str]:
     path = Path(path)
     with _open(path) as tif:
