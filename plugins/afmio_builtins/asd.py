@@ -443,21 +443,20 @@ def read(
             frame_headers = source.read_frame_headers()
         else:
             data, frame_headers = source.read_all()
+        stack = AFMImageStack(
+            data,
+            px,
+            name,
+            str(path),
+            _frame_metadata(header, n, px),
+            pixel_size_y_nm=py,
+            z_unit=conversion.unit,
+        )
     except BaseException:
         source.close()
         raise
     if not lazy:
         source.close()
-
-    stack = AFMImageStack(
-        data,
-        px,
-        name,
-        str(path),
-        _frame_metadata(header, n, px),
-        pixel_size_y_nm=py,
-        z_unit=conversion.unit,
-    )
     acq = stack.acquisition
     acq.update(_acquisition(header))
     acq["asd_channel"] = name
