@@ -184,3 +184,14 @@ def test_probe_reads_no_frames(tmp_path):
 def test_unknown_compression_is_refused(tmp_path):
     with pytest.raises(ValueError, match="compression"):
         afmio.save(full_stack(), tmp_path / "s.h5", compression="gzip-12")
+
+
+def test_unwritten_chunks_read_as_the_fill_value(tmp_path):
+    path = tmp_path / "sparse.h5"
+    write_playnano_h5(path, full_stack().data, skip=("data",))
+    with h5py.File(path, "a") as f:
+        ds = f.create_dataset("data", shape=(5, 12, 10), dtype="f4", chunks=(1, 12, 10), compression="gzip",
+                              shuffle=True)
+        ds[2] = 7
+    got = hdf5.read(path)
+    assert list(got.data[:, 0, 0]) == [0, 0, 7, 0, 0]

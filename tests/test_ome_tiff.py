@@ -189,3 +189,15 @@ def test_cut_inside_the_pixel_data(tmp_path):
     cut.write_bytes(out.read_bytes()[:end])
     with pytest.raises(CorruptFileError, match=r"truncated|runs to byte|damaged"):
         afmio.load(cut)
+
+
+def test_provenance_from_a_json_description(tmp_path):
+    """playNano's fallback: an ImageDescription JSON with ``UserDataProvenance``."""
+    path = tmp_path / "desc.tif"
+    prov = {"processing": {"steps": [{"name": "remove_plane"}], "keys_by_name": {}}}
+    desc = json.dumps({"UserDataProvenance": json.dumps(prov)})
+    tifffile.imwrite(path, np.zeros((2, 4, 5), np.float32), photometric="minisblack", description=desc,
+                     metadata=None)
+    got = afmio.load(path)
+    assert got.provenance["processing"] == prov["processing"]
+    assert got.provenance["bundle"]["bundle_type"] == "ome-tiff"
