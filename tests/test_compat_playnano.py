@@ -199,6 +199,15 @@ def test_load_afm_stack(tmp_path, sample):
         pn.load_afm_stack(tmp_path / "missing.asd")
 
 
+def test_load_afm_stack_where_playnano_fails(sample):
+    # NanoScope v5 spells the key "Scan rate"; playNano 0.5.0 raises "Missing data: line_rate=None".
+    old = pn.load_afm_stack(sample("spm_folder_old_bruker"))
+    assert old.channel == "Height" and old.shape == (2, 256, 256)
+    assert old.pixel_size_nm == pytest.approx(15000 / 256)
+    assert old.frame_metadata[0]["line_rate"] is not None
+    assert old.get_frame_times()[0] == 0.0 and old.get_frame_times()[1] > 0
+
+
 def _gif_frames(path):
     from PIL import Image
 

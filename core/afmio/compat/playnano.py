@@ -157,6 +157,12 @@ def load_afm_stack(file_path: str | Path, channel: str = "height_trace") -> AFMI
     KeyError
         The channel is not in the file (:class:`afmio.ChannelNotFoundError`); playNano
         raises ``ValueError`` here.
+
+    Notes
+    -----
+    Where playNano 0.5.0 is wrong, afmio follows the file (see the module notes): JPK
+    folders are not flipped twice, NanoScope v5 folders with ``Scan rate`` load, a
+    single-frame OME-TIFF loads as one frame.
     """
     path = Path(file_path).resolve()
     return _load(path, channel)
