@@ -114,12 +114,13 @@ def test_lazy_reads_frames_on_demand_and_closes(tmp_path):
     assert not source._file.id.valid
 
 
-def test_lazy_stack_converts_in_blocks(tmp_path, monkeypatch):
+@pytest.mark.parametrize("per_block", [1, 4])
+def test_lazy_stack_converts_in_blocks(tmp_path, monkeypatch, per_block):
     stack = full_stack(n_frames=30)
     lazy, source = lazy_copy(stack)
-    monkeypatch.setattr("afmio_builtins._bundle.BLOCK_BYTES", 4 * stack.data[0].nbytes)
+    monkeypatch.setattr("afmio_builtins._bundle.BLOCK_BYTES", per_block * stack.data[0].nbytes)
     out = afmio.save(lazy, tmp_path / "lazy.h5")
-    assert lazy.is_lazy and 0 < source.largest <= 4
+    assert lazy.is_lazy and 0 < source.largest <= per_block
     assert np.array_equal(afmio.load(out).data, stack.data)
     # lazy h5 -> h5 conversion streams too
     src = afmio.load(out, lazy=True)

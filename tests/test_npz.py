@@ -198,12 +198,13 @@ def test_raw_export_keeps_metadata_and_frames_aligned(tmp_path):
     assert got.processed == {} and got.masks == {}
 
 
-def test_lazy_stack_is_streamed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("per_block", [1, 3])
+def test_lazy_stack_is_streamed(tmp_path, monkeypatch, per_block):
     stack = full_stack(n_frames=30)
     lazy, source = lazy_copy(stack)
-    monkeypatch.setattr("afmio_builtins._bundle.BLOCK_BYTES", 3 * stack.data[0].nbytes)
+    monkeypatch.setattr("afmio_builtins._bundle.BLOCK_BYTES", per_block * stack.data[0].nbytes)
     out = afmio.save(lazy, tmp_path / "lazy.npz")
-    assert lazy.is_lazy and 0 < source.largest <= 3
+    assert lazy.is_lazy and 0 < source.largest <= per_block
     assert np.array_equal(afmio.load(out).data, stack.data)
 
 

@@ -144,12 +144,13 @@ def test_multichannel_ome_selects_by_name(tmp_path):
         afmio.load(path, channel="Amplitude")
 
 
-def test_lazy_stack_is_streamed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("per_block", [1, 3])
+def test_lazy_stack_is_streamed(tmp_path, monkeypatch, per_block):
     stack = full_stack(n_frames=20)
     lazy, source = lazy_copy(stack)
-    monkeypatch.setattr("afmio_builtins._bundle.BLOCK_BYTES", 3 * stack.data[0].nbytes)
+    monkeypatch.setattr("afmio_builtins._bundle.BLOCK_BYTES", per_block * stack.data[0].nbytes)
     out = afmio.save(lazy, tmp_path / "lazy.ome.tif")
-    assert lazy.is_lazy and 0 < source.largest <= 3
+    assert lazy.is_lazy and 0 < source.largest <= per_block
     assert np.array_equal(afmio.load(out).data, stack.data)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "BLOCK_BYTES",
     "EXTRAS_FORMAT",
     "apply_extras",
+    "blocks",
     "build_stack",
     "dumps",
     "extras_for",
@@ -76,6 +77,13 @@ def frames_per_block(shape: tuple[int, ...], itemsize: int) -> int:
     """How many frames make one block of about :data:`BLOCK_BYTES`."""
     frame_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
     return max(1, BLOCK_BYTES // frame_bytes)
+
+
+def blocks(stack: AFMImageStack) -> Iterator[np.ndarray]:
+    """The stack's frames as 3-D blocks of about :data:`BLOCK_BYTES` (lazy or not)."""
+    step = frames_per_block(stack.shape, stack.dtype.itemsize)
+    for block in stack.iter_frames(block=step):
+        yield block if step > 1 else block[np.newaxis]
 
 
 def dumps(obj: Any) -> str:

@@ -490,15 +490,11 @@ def _write_json(f: Any, name: str, text: str) -> None:
     f.create_dataset(name, data=np.bytes_(text.encode("utf-8")))
 
 
-def _blocks(stack: AFMImageStack) -> Iterable[np.ndarray]:
-    if stack.is_lazy:
-        return stack.iter_frames(block=_bundle.frames_per_block(stack.shape, stack.dtype.itemsize))
-    return [stack.data]
-
-
 def _write_array(group: Any, key: str, arr: np.ndarray, comp: _Compression) -> None:
     if arr.ndim == 3:
-        _write_frames(group, key, arr.dtype, arr.shape, [arr], comp)
+        step = _bundle.frames_per_block(arr.shape, arr.dtype.itemsize)
+        blocks = (arr[i : i + step] for i in range(0, arr.shape[0], step))
+        _write_frames(group, key, arr.dtype, arr.shape, blocks, comp)
     else:
         group.create_dataset(key, data=arr, **comp.dataset_options(arr.dtype))
 
@@ -522,7 +518,8 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "gzip", shuffl
         dtype=np.float64,
     )
     with h5py.File(path, "w") as f:
-        _write_frames(f, "data", stack.dtype, stack.shape, _blocks(stack), comp)
+        # In memory or lazy, block by block so compressed chunks never pile up.
+        _write_frames(f, "data", stack.dtype, stack.shape, _bundle.blocks(stack), comp)
         processed = f.create_group("processed")
         for key, arr in stack.processed.items():
             _write_array(processed, key, np.asarray(arr), comp)

@@ -380,12 +380,7 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "none") -> Non
         _write_text(zf, "frame_metadata_json", _bundle.dumps(stack.frame_metadata))
         _write_text(zf, "provenance_json", _bundle.dumps(stack.provenance))
         _write_text(zf, "state_backups_json", _bundle.dumps(stack.state_backups))
-        if stack.is_lazy:
-            blocks: Iterable[np.ndarray] = stack.iter_frames(
-                block=_bundle.frames_per_block(shape, stack.dtype.itemsize)
-            )
-        else:
-            blocks = [stack.data]
+        blocks = _bundle.blocks(stack) if stack.is_lazy else [stack.data]
         _write_npy(zf, "data", stack.dtype, shape, blocks)
         _write_array(zf, "timestamps", np.asarray(stack.get_frame_times(), dtype=np.float64))
         for key, arr in stack.processed.items():

@@ -508,7 +508,7 @@ def _frames(stack: AFMImageStack) -> Iterator[np.ndarray]:
     if not stack.is_lazy:
         yield from stack.data
         return
-    for block in stack.iter_frames(block=_bundle.frames_per_block(stack.shape, stack.dtype.itemsize)):
+    for block in _bundle.blocks(stack):
         yield from block
 
 
