@@ -352,3 +352,13 @@ def test_output_stem_drops_the_whole_format_extension(tmp_path):
     assert output_stem(tmp_path / "movie.ome.zarr.zip") == "movie"
     assert output_stem(tmp_path / "run.2024.npz") == "run.2024"
     assert output_stem(tmp_path / "README") == "README"
+
+
+def test_unreadable_file_error_is_one_line_with_its_hint(tmp_path, capsys):
+    (tmp_path / "movie.gif").write_bytes(b"GIF89a" + b"\x00" * 20)
+    assert main(["info", str(tmp_path / "movie.gif")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"afmio: error: no driver reads {tmp_path / 'movie.gif'} (extension '.gif') "
+                   "(afmio writes gif files but cannot read them) [-v: details]"]
+    assert main(["info", str(tmp_path / "movie.gif"), "-v"]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) > 1  # every driver's reason

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .._version import __version__
@@ -94,6 +95,21 @@ def _trace_plugins() -> None:
         print(f"afmio: driver {d.name!r} from plugin {d.plugin!r} ({where})", file=sys.stderr)
 
 
+def _write_only_hint(exc: BaseException) -> str:
+    """A hint line when the unreadable file has the extension of a write-only format."""
+    from ..errors import UnsupportedFormatError
+    from ._common import registry
+
+    path = getattr(exc, "path", None)
+    if not isinstance(exc, UnsupportedFormatError) or not path:
+        return ""
+    name = Path(path).name
+    for d in registry().drivers():
+        if d.can("write") and not d.can("read") and d.extension_match(name):
+            return f"\nhint: afmio writes {d.name} files but cannot read them"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = build_parser()
@@ -118,13 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        text = error_text(exc)
+        text = error_text(exc) + _write_only_hint(exc)
         lines = text.splitlines()
         if args.verbose or len(lines) <= 1:
             print(f"afmio: error: {text}", file=sys.stderr)
-        else:  # the first line says what; -v adds the candidates and hints
-            hint = next((ln for ln in lines if ln.startswith("hint:")), None)
-            print(f"afmio: error: {lines[0]}" + (f" ({hint})" if hint else ""), file=sys.stderr)
-            print("afmio: run with -v for the details", file=sys.stderr)
+        else:  # one line: what went wrong and the hint; -v adds every candidate's reason
+            hints = [ln[len("hint: "):] for ln in lines if ln.startswith("hint: ")]
+            extra = f" ({'; '.join(hints)})" if hints else ""
+            print(f"afmio: error: {lines[0]}{extra} [-v: details]", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_ERROR  # pragma: no cover - parser.exit raised
