@@ -554,3 +554,22 @@ def test_sniff(tmp_path, reg):
     assert asd.sniff(damaged.path) is None
     renamed = write_asd(tmp_path / "movie.bin", _levels((1, 2, 2)))
     assert reg.resolve(renamed.path).driver.name == "asd"  # found by content
+
+
+def test_non_positive_scan_range_warns_and_falls_back(tmp_path):
+    layout = write_asd(tmp_path / "s.asd", _levels((1, 4, 8)), scan_nm=(0, 40))
+    with pytest.warns(UserWarning, match="scan range 0 x 40 nm is not positive"):
+        stack = asd.read(layout.path)
+    assert stack.pixel_size_nm == stack.pixel_size_y_nm == 10.0
+    assert asd.probe(layout.path).pixel_size_nm is None
+
+
+@pytest.mark.parametrize("missing", [("preadv",), ("preadv", "pread")])
+def test_positioned_reads_without_preadv(tmp_path, monkeypatch, missing):
+    raw = _levels((5, 6, 7))
+    layout = write_asd(tmp_path / "w.asd", {"TP": raw, "ER": raw[::-1]})
+    for name in missing:  # as on platforms without them (Windows has neither)
+        monkeypatch.delattr(asd.os, name, raising=False)
+    with asd.read(layout.path, channel="ER", lazy=True) as stack:
+        np.testing.assert_allclose(stack.get_frame(2), levels_to_values(raw[2], "ER"), atol=1e-4)
+        np.testing.assert_allclose(stack.data, levels_to_values(raw[::-1], "ER"), atol=1e-4)
