@@ -202,3 +202,17 @@ def test_provenance_from_a_json_description(tmp_path):
     got = afmio.load(path)
     assert got.provenance["processing"] == prov["processing"]
     assert got.provenance["bundle"]["bundle_type"] == "ome-tiff"
+
+
+def test_damaged_private_tag_is_skipped_and_named(tmp_path):
+    path = tmp_path / "pn.ome.tif"
+    data = full_stack().data
+    write_playnano_ome_tiff(path, data, provenance={"x": 1})
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b'{"x": 1}')
+    raw[at : at + 8] = b'{"x": 1,'  # still 8 bytes, no longer JSON
+    path.write_bytes(bytes(raw))
+    got = afmio.load(path)
+    assert np.array_equal(got.data, data)
+    assert "x" not in got.provenance
+    assert "TIFF tag 65000" in got.provenance["bundle"]["ignored"][0]

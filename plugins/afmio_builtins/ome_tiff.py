@@ -30,7 +30,8 @@ multi-page TIFF stacks (e.g. ImageJ):
   unit), else ImageJ ``finterval``, else unknown (None).
 * Provenance: tag 65000 (JSON), else a JSON ImageDescription's ``UserDataProvenance``,
   else empty; then ``bundle = {bundle_file, bundle_type: "ome-tiff"}`` and, when tag
-  65001 is present, ``bundle["processed_keys"]``.
+  65001 is present, ``bundle["processed_keys"]``. A private tag that is not valid
+  JSON is skipped (as playNano does) and named in ``bundle["ignored"]``.
 * ``z_unit``: tag 65002, else ``"nm"``.
 """
 
@@ -174,7 +175,11 @@ def _tag_value(page: Any, code: int) -> Any:
     return None if tag is None else tag.value
 
 
-def _tag_json(path: Path, page: Any, code: int) -> Any:
+def _tag_json(path: Path, page: Any, code: int, problems: list[str]) -> Any:
+    """A private JSON tag, or None when absent or unreadable (noted in ``problems``).
+
+    As in playNano, a damaged metadata tag does not make the image unreadable.
+    """
     value = _tag_value(page, code)
     if value is None:
         return None
@@ -182,7 +187,11 @@ def _tag_json(path: Path, page: Any, code: int) -> Any:
         value = bytes(value).rstrip(b"\x00")
     elif isinstance(value, tuple) and all(isinstance(v, int) for v in value):
         value = bytes(value)
-    return _bundle.loads(path, value, f"TIFF tag {code}")
+    try:
+        return _bundle.loads(path, value, f"TIFF tag {code}")
+    except CorruptFileError as exc:
+        problems.append(exc.detail)
+        return None
 
 
 class _Ome:
@@ -314,7 +323,8 @@ class _Layout:
         self.page0 = page0
         self.ome = _parse_ome(tif.ome_metadata if tif.is_ome else None)
         self.imagej = tif.imagej_metadata if tif.is_imagej else None
-        self.afmio = _tag_json(path, page0, TAG_AFMIO)
+        self.problems: list[str] = []
+        self.afmio = _tag_json(path, page0, TAG_AFMIO, self.problems)
         n_c = self.shape[self.axes.index("C")] if "C" in self.axes else 1
         names = [n for n in (self.ome.channel_names if self.ome else [])]
         if len(names) != n_c or not all(names):
@@ -413,7 +423,7 @@ def _frame_plane_keys(frame_dims: list[tuple[str, int]], c_index: int) -> list[t
 
 
 def _provenance(path: Path, layout: _Layout) -> dict[str, Any]:
-    prov = _tag_json(path, layout.page0, TAG_PROVENANCE)
+    prov = _tag_json(path, layout.page0, TAG_PROVENANCE, layout.problems)
     if prov is None:
         desc = layout.page0.description or ""
         if desc.lstrip().startswith("{"):
@@ -444,7 +454,7 @@ def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
                 raise
             raise TruncatedFileError(path, f"image data cannot be read: {exc}") from None
         provenance = _provenance(path, layout)
-        processed_keys = _tag_json(path, layout.page0, TAG_PROCESSED_KEYS)
+        processed_keys = _tag_json(path, layout.page0, TAG_PROCESSED_KEYS, layout.problems)
     z_unit = "nm"
     if isinstance(layout.afmio, dict) and isinstance(layout.afmio.get("z_unit"), str):
         z_unit = layout.afmio["z_unit"]
@@ -461,6 +471,8 @@ def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
     )
     if isinstance(processed_keys, list):
         stack.provenance["bundle"]["processed_keys"] = processed_keys
+    if layout.problems:
+        stack.provenance["bundle"]["ignored"] = list(layout.problems)
     acq = stack.acquisition
     acq.setdefault("pixel_size_source", px_how)
     if time_how == "unknown":
