@@ -176,7 +176,8 @@ def test_truncated_and_damaged_files(tmp_path):
         afmio.load(bad)
 
 
-def test_header_claiming_more_data_than_stored(tmp_path):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_header_claiming_more_data_than_stored(tmp_path, lazy):
     path = tmp_path / "pn.npz"
     write_playnano_npz(path, full_stack().data)
     buf = io.BytesIO()
@@ -184,7 +185,7 @@ def test_header_claiming_more_data_than_stored(tmp_path):
     bad = tmp_path / "bad.npz"
     _replace_member(path, bad, "data.npy", buf.getvalue() + bytes(64))
     with pytest.raises(TruncatedFileError, match="describes"):
-        afmio.load(bad)
+        afmio.load(bad, lazy=lazy)
 
 
 def test_raw_export_keeps_metadata_and_frames_aligned(tmp_path):
@@ -236,3 +237,28 @@ def test_export_writes_all_three_bundles_with_playnano_names(tmp_path):
     raw = afmio.registry.export(stack, tmp_path / "out", "movie", formats=["npz", "h5", "tif"], raw=True)
     assert [p.name for p in raw] == ["movie.npz", "movie.h5", "movie.ome.tif"]
     assert all(afmio.load(p).n_frames == 6 for p in raw)
+
+
+def test_lazy_read_of_a_stored_bundle(tmp_path):
+    stack = full_stack(n_frames=9)
+    out = afmio.save(stack, tmp_path / "s.npz")
+    lazy = afmio.load(out, lazy=True)
+    assert lazy.is_lazy and lazy.provenance["source"]["lazy"] is True
+    assert np.array_equal(lazy.get_frame(5), stack.data[5])
+    assert np.array_equal(lazy[2:6].data, stack.data[2:6])
+    assert lazy.is_lazy and np.array_equal(lazy.processed["raw"], stack.processed["raw"])
+    again = afmio.save(lazy, tmp_path / "again.h5")  # streams from the open NPZ
+    assert lazy.is_lazy
+    lazy.close()
+    with pytest.raises(afmio.ReadError):
+        lazy.get_frame(0)
+    assert np.array_equal(afmio.load(again).data, stack.data)
+
+
+def test_lazy_read_of_a_deflated_bundle_loads_at_once(tmp_path):
+    stack = full_stack()
+    out = afmio.save(stack, tmp_path / "s.npz", compression="deflate")
+    got = afmio.load(out, lazy=True)
+    assert not got.is_lazy and np.array_equal(got.data, stack.data)
+    assert "read at once" in got.provenance["bundle"]["lazy"]
+

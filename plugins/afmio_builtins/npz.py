@@ -28,6 +28,10 @@ Reading
     ``afmio_json``, ``z_unit`` is ``"nm"`` and the y pixel size equals x.
     The bundle has one channel; ``channel=`` may name it (or ``"height"``).
     ``provenance`` is the saved one with ``bundle = {bundle_file, bundle_type: "npz"}``.
+    ``lazy=True`` reads frames on demand straight from the file when ``data`` is
+    stored uncompressed (afmio's default; the ZIP CRC is then not checked), and
+    reads it at once otherwise (saying so in ``provenance["bundle"]["lazy"]``).
+    Processed layers and masks are always read at once.
 
 Writing
     The same members in the same order, string members as unicode arrays (no pickle;
@@ -49,6 +53,8 @@ Options
 
 from __future__ import annotations
 
+import os
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -59,14 +65,14 @@ from typing import IO, Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, TruncatedFileError
+from afmio.errors import CorruptFileError, ReadError, TruncatedFileError
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.stack import AFMImageStack
 
 from . import _bundle
 from ._pickled_string import decode_pickled_string
 
-__all__ = ["afmio_drivers", "channels", "probe", "read", "sniff", "write"]
+__all__ = ["NpyFrameSource", "afmio_drivers", "channels", "probe", "read", "sniff", "write"]
 
 _M = "afmio_builtins.npz"
 REQUIRED = ("data", "pixel_size_nm", "channel", "frame_metadata_json", "provenance_json")
@@ -91,6 +97,7 @@ def afmio_drivers() -> list[DriverSpec]:
             probe=f"{_M}:probe",
             channels=f"{_M}:channels",
             sniff=f"{_M}:sniff",
+            lazy=True,
         )
     ]
 
@@ -130,6 +137,35 @@ class _Member:
                 raise CorruptFileError(self.path, f"member {self.info.filename!r}: bad .npy header: {exc}") from None
             body = self.info.file_size - header
             yield fh, dtype, tuple(shape), bool(fortran), body
+
+    def raw_source(self) -> NpyFrameSource | None:
+        """A lazy frame source when the member is stored uncompressed, else None."""
+        if self.info.compress_type != zipfile.ZIP_STORED or self.info.flag_bits & 0x1:
+            return None
+        with self.open() as (_fh, dtype, shape, fortran, body):
+            header = self.info.file_size - body
+        if len(shape) != 3 or fortran or dtype.hasobject:
+            return None
+        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if body < needed:
+            raise TruncatedFileError(
+                self.path, f"member {self.info.filename!r} holds {body} bytes of data but its header "
+                f"describes {needed} ({shape}, {dtype})"
+            )
+        fh = open(self.path, "rb")  # noqa: SIM115 - owned by the frame source until close()
+        try:
+            fh.seek(self.info.header_offset)
+            local = fh.read(30)
+            if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                raise CorruptFileError(self.path, f"member {self.info.filename!r}: bad local ZIP header")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            start = self.info.header_offset + 30 + name_len + extra_len + header
+            if start + needed > os.fstat(fh.fileno()).st_size:
+                raise TruncatedFileError(self.path, f"member {self.info.filename!r} runs past the end of the file")
+        except BaseException:
+            fh.close()
+            raise
+        return NpyFrameSource(self.path, fh, start, dtype, shape)  # type: ignore[arg-type]
 
     def read_array(self) -> np.ndarray:
         """The member as an array (string members decoded to a 0-d unicode/bytes array)."""
@@ -187,6 +223,47 @@ class _Member:
             return dtype, shape
 
 
+class NpyFrameSource:
+    """Frames of an uncompressed ``data.npy`` member, read from the file on demand.
+
+    Lazy reads skip the ZIP CRC check (it covers the whole member); an eager load checks it.
+    """
+
+    def __init__(self, path: Path, handle: IO[bytes], offset: int, dtype: np.dtype,
+                 shape: tuple[int, int, int]) -> None:
+        self._path, self._fh, self._offset = path, handle, offset
+        self._dtype, self._shape = dtype, shape
+        self._frame_bytes = int(shape[1]) * int(shape[2]) * dtype.itemsize
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self._shape[0])
+        stop = max(start, stop)
+        out = np.empty((stop - start, *self._shape[1:]), self._dtype)
+        if self._fh.closed:
+            raise ReadError(self._path, "the lazy stack was closed")
+        self._fh.seek(self._offset + start * self._frame_bytes)
+        view = out.view(np.uint8).reshape(-1)
+        if self._fh.readinto(view) != view.size:
+            raise TruncatedFileError(self._path, f"frames {start}:{stop} run past the end of the file")
+        return out
+
+    def read_frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self._shape[0]:
+            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
+        return self.read_frames(index, index + 1)[0]
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 @contextmanager
 def _open_zip(path: Path) -> Iterator[tuple[zipfile.ZipFile, dict[str, _Member]]]:
     try:
@@ -234,46 +311,59 @@ def _extras(path: Path, members: dict[str, _Member]) -> Any:
 
 
 @_bundle.guard
-def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
+def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
     """Load a playNano (or afmio) NPZ bundle; see the module docstring."""
     path = Path(path)
-    with _open_zip(path) as (_zf, members):
-        _require(path, members)
-        stored_channel = members["channel"].read_text()
-        select_channel(path, [stored_channel], channel)
-        pixel = _pixel_size(path, members["pixel_size_nm"])
-        z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, _extras(path, members), pixel)
-        frame_metadata = _bundle.loads(path, members["frame_metadata_json"].read_text(), "frame_metadata_json")
-        provenance = _bundle.loads(path, members["provenance_json"].read_text(), "provenance_json")
-        state_backups = None
-        if "state_backups_json" in members:
-            state_backups = _bundle.loads(
-                path, members["state_backups_json"].read_text(), "state_backups_json"
+    data: Any = None
+    try:
+        with _open_zip(path) as (_zf, members):
+            _require(path, members)
+            stored_channel = members["channel"].read_text()
+            select_channel(path, [stored_channel], channel)
+            pixel = _pixel_size(path, members["pixel_size_nm"])
+            z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, _extras(path, members), pixel)
+            meta = _bundle.loads(path, members["frame_metadata_json"].read_text(), "frame_metadata_json")
+            provenance = _bundle.loads(path, members["provenance_json"].read_text(), "provenance_json")
+            state_backups = None
+            if "state_backups_json" in members:
+                state_backups = _bundle.loads(
+                    path, members["state_backups_json"].read_text(), "state_backups_json"
+                )
+            if lazy:
+                data = members["data"].raw_source()
+            if data is None:
+                data = members["data"].read_array()
+                if data.ndim != 3:
+                    raise CorruptFileError(
+                        path, f"'data' must be 3-D (n_frames, height, width), got shape {data.shape}"
+                    )
+            stack = _bundle.build_stack(
+                path,
+                data,
+                pixel_size_nm=pixel,
+                pixel_size_y_nm=pixel_y,
+                channel=stored_channel,
+                frame_metadata=meta,
+                provenance=provenance,
+                state_backups=state_backups,
+                bundle_type="npz",
+                z_unit=z_unit,
             )
-        data = members["data"].read_array()
-        if data.ndim != 3:
-            raise CorruptFileError(path, f"'data' must be 3-D (n_frames, height, width), got shape {data.shape}")
-        stack = _bundle.build_stack(
-            path,
-            data,
-            pixel_size_nm=pixel,
-            pixel_size_y_nm=pixel_y,
-            channel=stored_channel,
-            frame_metadata=frame_metadata,
-            provenance=provenance,
-            state_backups=state_backups,
-            bundle_type="npz",
-            z_unit=z_unit,
-        )
-        for key, member in members.items():
-            prefix, sep, name = key.partition("__")
-            if not sep or prefix not in ("processed", "masks"):
-                continue
-            arr = member.read_array()
-            if prefix == "processed":
-                stack.processed[name] = arr
-            else:
-                stack.masks[name] = arr if arr.dtype == bool else arr.astype(bool)
+            for key, member in members.items():
+                prefix, sep, name = key.partition("__")
+                if not sep or prefix not in ("processed", "masks"):
+                    continue
+                arr = member.read_array()
+                if prefix == "processed":
+                    stack.processed[name] = arr
+                else:
+                    stack.masks[name] = arr if arr.dtype == bool else arr.astype(bool)
+    except BaseException:
+        if isinstance(data, NpyFrameSource):
+            data.close()
+        raise
+    if lazy and not isinstance(data, NpyFrameSource):
+        stack.provenance["bundle"]["lazy"] = "'data' is ZIP-compressed, so it was read at once"
     return stack
 
 
