@@ -262,3 +262,17 @@ def test_lazy_read_of_a_deflated_bundle_loads_at_once(tmp_path):
     assert not got.is_lazy and np.array_equal(got.data, stack.data)
     assert "read at once" in got.provenance["bundle"]["lazy"]
 
+
+
+def test_parallel_deflate_is_one_valid_stream(tmp_path):
+    """Members over 1 MB are deflated in independent pieces; every ZIP reader sees one stream."""
+    stack = full_stack(n_frames=40, height=128, width=128)  # 2.6 MB of data
+    out = afmio.save(stack, tmp_path / "big.npz", compression="deflate-6")
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None
+        info = zf.getinfo("data.npy")
+        assert info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size < info.file_size
+        body = zf.read("data.npy")
+    assert body[-stack.data.nbytes :] == stack.data.tobytes()
+    with np.load(out, allow_pickle=False) as arrs:
+        assert np.array_equal(arrs["data"], stack.data)

@@ -53,6 +53,7 @@ Options
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zipfile
@@ -71,6 +72,7 @@ from afmio.stack import AFMImageStack
 
 from . import _bundle
 from ._pickled_string import decode_pickled_string
+from ._zipwrite import DEFLATED, STORED, ZipWriter
 
 __all__ = ["NpyFrameSource", "afmio_drivers", "channels", "probe", "read", "sniff", "write"]
 
@@ -416,40 +418,40 @@ def sniff(path: Path) -> bool | None:
 
 
 # ---------------------------------------------------------------------- writing
-def _parse_compression(value: str) -> tuple[int, int | None]:
+def _parse_compression(value: str) -> tuple[int, int]:
     text = str(value).strip().lower()
     if text in ("none", "stored", "store"):
-        return zipfile.ZIP_STORED, None
+        return STORED, 0
     if text in ("deflate", "zlib", "gzip"):
-        return zipfile.ZIP_DEFLATED, 1
+        return DEFLATED, 1
     for prefix in ("deflate-", "zlib-", "gzip-"):
         if text.startswith(prefix) and text[len(prefix) :].isdigit() and 1 <= int(text[len(prefix) :]) <= 9:
-            return zipfile.ZIP_DEFLATED, int(text[len(prefix) :])
+            return DEFLATED, int(text[len(prefix) :])
     raise ValueError(f"npz compression must be 'none', 'deflate' or 'deflate-<1..9>', not {value!r}")
 
 
-def _write_npy(
-    zf: zipfile.ZipFile, key: str, dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.ndarray]
-) -> None:
+def _npy_chunks(dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.ndarray]) -> Iterator[memoryview | bytes]:
+    """The bytes of a ``.npy`` file: header, then each block without copying it."""
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
-        if len(repr(header)) < 65000:
-            np.lib.format.write_array_header_1_0(fh, header)
-        else:
-            np.lib.format.write_array_header_2_0(fh, header)
-        for block in blocks:
-            block = np.ascontiguousarray(block, dtype=dtype)
-            if block.size:
-                fh.write(memoryview(block).cast("B"))
+    buf = io.BytesIO()
+    if len(repr(header)) < 65000:
+        np.lib.format.write_array_header_1_0(buf, header)
+    else:
+        np.lib.format.write_array_header_2_0(buf, header)
+    yield buf.getvalue()
+    for block in blocks:
+        block = np.ascontiguousarray(block, dtype=dtype)
+        if block.size:
+            yield memoryview(block).cast("B")
 
 
-def _write_array(zf: zipfile.ZipFile, key: str, array: np.ndarray) -> None:
+def _write_array(zw: ZipWriter, key: str, array: np.ndarray) -> None:
     array = np.asarray(array)
-    _write_npy(zf, key, array.dtype, array.shape, [array])
+    zw.write_member(f"{key}.npy", _npy_chunks(array.dtype, array.shape, [array]))
 
 
-def _write_text(zf: zipfile.ZipFile, key: str, text: str) -> None:
-    _write_array(zf, key, np.array(text, dtype=np.str_))
+def _write_text(zw: ZipWriter, key: str, text: str) -> None:
+    _write_array(zw, key, np.array(text, dtype=np.str_))
 
 
 def write(stack: AFMImageStack, path: Path, *, compression: str = "none") -> None:
@@ -463,18 +465,19 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "none") -> Non
         ZIP compression of every member; see the module docstring for measurements.
     """
     method, level = _parse_compression(compression)
-    shape = stack.shape
-    with zipfile.ZipFile(path, "w", compression=method, compresslevel=level, allowZip64=True) as zf:
-        _write_array(zf, "pixel_size_nm", np.array(float(stack.pixel_size_nm), dtype=np.float64))
-        _write_text(zf, "channel", str(stack.channel))
-        _write_text(zf, "frame_metadata_json", _bundle.dumps(stack.frame_metadata))
-        _write_text(zf, "provenance_json", _bundle.dumps(stack.provenance))
-        _write_text(zf, "state_backups_json", _bundle.dumps(stack.state_backups))
+    with open(path, "wb") as fh:
+        zw = ZipWriter(fh, method, level)
+        _write_array(zw, "pixel_size_nm", np.array(float(stack.pixel_size_nm), dtype=np.float64))
+        _write_text(zw, "channel", str(stack.channel))
+        _write_text(zw, "frame_metadata_json", _bundle.dumps(stack.frame_metadata))
+        _write_text(zw, "provenance_json", _bundle.dumps(stack.provenance))
+        _write_text(zw, "state_backups_json", _bundle.dumps(stack.state_backups))
         blocks = _bundle.blocks(stack) if stack.is_lazy else [stack.data]
-        _write_npy(zf, "data", stack.dtype, shape, blocks)
-        _write_array(zf, "timestamps", np.asarray(stack.get_frame_times(), dtype=np.float64))
+        zw.write_member("data.npy", _npy_chunks(stack.dtype, stack.shape, blocks))
+        _write_array(zw, "timestamps", np.asarray(stack.get_frame_times(), dtype=np.float64))
         for key, arr in stack.processed.items():
-            _write_array(zf, f"processed__{key}", np.asarray(arr))
+            _write_array(zw, f"processed__{key}", np.asarray(arr))
         for key, arr in stack.masks.items():
-            _write_array(zf, f"masks__{key}", np.asarray(arr, dtype=bool))
-        _write_text(zf, EXTRAS_MEMBER, _bundle.dumps(_bundle.extras_for(stack)))
+            _write_array(zw, f"masks__{key}", np.asarray(arr, dtype=bool))
+        _write_text(zw, EXTRAS_MEMBER, _bundle.dumps(_bundle.extras_for(stack)))
+        zw.close()
