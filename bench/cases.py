@@ -299,7 +299,8 @@ def _scale_cases(plan: Plan, env: Environment, inputs: Inputs, st: Settings) -> 
     rep = 1 if st.quick else 3
     if env.can("asd", "read"):
         row = plan.row("lazy asd big", section=sec, title=f"lazy=True walk of every frame, {big.name} "
-                       f"({size_gib:.2f} GiB)", op="lazy", fmt="asd", note=inputs.big_note)
+                       f"({size_gib:.2f} GiB)", op="lazy", fmt="asd", note=inputs.big_note,
+                       stack_nbytes=big.stat().st_size)
         row.roles["afmio"] = plan.add_case(Case(f"afmio lazy walk {big.name}", "", "afmio", "afmio",
                                                 {"op": "afmio_lazy_walk", "path": str(big)}, repeats=rep,
                                                 warm=(big,)))
@@ -310,7 +311,7 @@ def _scale_cases(plan: Plan, env: Environment, inputs: Inputs, st: Settings) -> 
         out = inputs.out_dir / (big.stem + ".ome.zarr")
         row = plan.row("convert asd big ome-zarr", section=sec,
                        title=f"`afmio convert {big.name} {out.name}` (streaming, {size_gib:.2f} GiB)",
-                       op="convert", fmt="ome-zarr", note=inputs.big_note)
+                       op="convert", fmt="ome-zarr", note=inputs.big_note, stack_nbytes=big.stat().st_size)
         row.roles["afmio"] = plan.add_case(Case(
             f"afmio convert {big.name} -> ome.zarr", "", "afmio", "afmio",
             {"op": "afmio_cli", "argv": ["convert", str(big), str(out), "--overwrite"], "out": str(out),

@@ -10,19 +10,10 @@ from benv import Environment
 from cases import Row
 from inputs import Inputs
 from summary import Results, Stat
+from summary import fmt_time as _ms
 from targets import MIB, Target
 
 ROLE_TEXT = {"fromfile": "np.fromfile", "readinto": "readinto", "tofile": "tofile", "floor": "floor"}
-
-
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds >= 10:
-        return f"{seconds:.1f} s"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    return f"{seconds * 1e3:.3g} ms"
 
 
 def _timing(s: Stat | None) -> str:
@@ -174,3 +165,29 @@ def write(out_dir: Path, res: Results, targets: list[Target], env: Environment, 
     (out_dir / "latest.md").write_text(md_text, encoding="utf-8")
     (out_dir / "latest.json").write_text(json_path.read_text(encoding="utf-8"), encoding="utf-8")
     return md_path, json_path
+
+
+def rerender(json_path: Path, out_dir: Path) -> tuple[Path, Path]:
+    """Rebuild the report of an earlier run from its JSON (after a change to the targets or layout)."""
+    from cases import Plan
+    from runner import Case
+    from targets import evaluate
+
+    doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    plan = Plan()
+    for key, c in doc["cases"].items():
+        plan.cases[key] = Case(key, "", c["role"], c["env"], c["spec"], c["argv"], runs=c["runs"])
+    for r in doc["rows"]:
+        fields = {k: v for k, v in r.items() if k not in ("ratios", "key")}
+        plan.rows[r["key"]] = Row(r["key"], **fields)
+    e = doc["environment"]
+    tool = e.get("peak_rss_tool")
+    env = Environment(
+        python=e["python"], drivers=e["drivers"], playnano_python=e["playnano_python"],
+        playnano_note=e["playnano_note"], gnu_time=None if tool == "os.wait4 rusage" else tool,
+        afmio_cli=[], samples=None, afmio_version=e["afmio_version"], notes=list(e.get("notes", [])),
+    )
+    inputs = Inputs(Path(json_path).parent, notes=list(doc.get("notes", [])))
+    res = Results(plan)
+    meta = dict(doc["meta"])
+    return write(out_dir, res, evaluate(res, meta["mode"] == "quick"), env, inputs, meta)

@@ -36,6 +36,17 @@ class Stat:
         return dict(self.__dict__)
 
 
+def fmt_time(seconds: float | None) -> str:
+    """Seconds as a short human figure (``4.2 ms``, ``1.68 s``)."""
+    if seconds is None:
+        return "–"
+    if seconds >= 10:
+        return f"{seconds:.1f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.3g} ms"
+
+
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
