@@ -65,8 +65,10 @@ allow_truncated : bool
     True the complete frames of the chosen channel load, with a warning.
 
 Errors: an unknown version number, impossible sizes or an unknown AD range code
-raise ``CorruptFileError`` before any large allocation. ``probe`` reads only the
-header.
+raise ``CorruptFileError`` before any large allocation. Other programs also write
+``.asd`` files: one whose first word is not 0, 1 or 2 is declined by ``sniff``, so
+``afmio.load`` reports it as not an ASD movie (``format="asd"`` forces the reader
+and its ``CorruptFileError``). ``probe`` reads only the header.
 """
 
 from __future__ import annotations
