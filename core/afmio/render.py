@@ -111,7 +111,7 @@ def _palette_from_cmap(cmap: Any) -> np.ndarray:
 
 def _unknown_cmap_message(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3)
-    common = [c for c in ("afmhot", "gray", "viridis", "inferno", "magma", "cividis") if c in known]
+    common: list[str] = [c for c in ("afmhot", "gray", "viridis", "inferno", "magma", "cividis") if c in known]
     suggestions = list(dict.fromkeys(close + common))[:8]
     return (
         f"unknown colormap {name!r}; any of matplotlib's {len(known)} colormap names works, "
