@@ -293,7 +293,7 @@ def _scale_cases(plan: Plan, env: Environment, inputs: Inputs, st: Settings) -> 
     big = inputs.big_asd
     sec = "Scale: out-of-core"
     if big is None:
-        plan.skipped.append(inputs.big_note or "no large ASD input (no ASD test writer)")
+        plan.skipped.append(inputs.big_note or "no large ASD input")
         return
     size_gib = big.stat().st_size / (1 << 30)
     rep = 1 if st.quick else 3

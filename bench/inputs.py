@@ -290,7 +290,11 @@ def prepare(
     inputs.samples = copy_samples(env, workdir, enlarged_samples)
     if env.samples is None:
         inputs.notes.append("real samples absent (../shared/samples): JPK, h5-jpk, NanoScope cases skipped")
-    if writer is not None and big_bytes:
+    if not big_bytes:
+        inputs.big_note = "large ASD skipped (--big-gib 0)"
+    elif writer is None:
+        inputs.big_note = "no large ASD input (no ASD test writer)"
+    else:
         _prepare_big(inputs, workdir, big_bytes, writer, log)
     return inputs
 
