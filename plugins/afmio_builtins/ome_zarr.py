@@ -105,6 +105,14 @@ def _open_store(path: Path, mode: str) -> Any:
     return LocalStore(path, read_only=mode == "r")
 
 
+def _close(store: Any) -> None:
+    """Close a store that may never have opened (a damaged zip leaves ZipStore half-made)."""
+    try:
+        store.close()
+    except Exception:  # nothing left to release
+        pass
+
+
 # ---------------------------------------------------------------------------- sniff
 
 
@@ -115,9 +123,11 @@ def sniff(path: Path) -> bool | None:
             attrs = path / name
             if attrs.is_file():
                 try:
-                    text = attrs.read_text("utf-8")[:1_000_000]
+                    with open(attrs, "rb") as handle:
+                        head = handle.read(1_000_000)
                 except OSError:
                     return None
+                text = head.decode("utf-8", "replace")
                 return "multiscales" in text
         return False
     if _is_zip(path):
@@ -126,7 +136,7 @@ def sniff(path: Path) -> bool | None:
         try:
             with zipfile.ZipFile(path) as zf:
                 return any(n in (".zattrs", "zarr.json") for n in zf.namelist()[:10_000])
-        except (zipfile.BadZipFile, OSError):
+        except Exception:  # zipfile raises several types for damaged archives
             return False
     return None
 
@@ -165,7 +175,6 @@ def _compressors(compression: str) -> Any:
 def write(stack: AFMImageStack, path: Path, *, compression: str = "default", block: int = 16) -> None:
     """Write ``stack`` as an OME-NGFF 0.4 image, streaming ``block`` frames at a time."""
     zarr = _zarr()
-    n, h, w = stack.shape
     times = stack.get_frame_times()
     axes = [
         {"name": "t", "type": "time", "unit": "second"},
@@ -194,6 +203,36 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "default", blo
         "state_backups": stack.state_backups,
         "file_path": None if stack.file_path is None else str(stack.file_path),
     }
+    if _is_zip(path):
+        # ZipStore appends and would store .zgroup/.zattrs twice: build a folder, then zip it.
+        import shutil
+        import tempfile
+
+        staging = Path(tempfile.mkdtemp(prefix=".afmio-zarr-", dir=path.parent))
+        try:
+            _write_store(stack, staging / "s.ome.zarr", zarr, multiscales, afmio_attrs, compression, block)
+            _zip_folder(staging / "s.ome.zarr", path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return
+    _write_store(stack, path, zarr, multiscales, afmio_attrs, compression, block)
+
+
+def _zip_folder(folder: Path, target: Path) -> None:
+    """Zip a directory store without recompressing (chunks are compressed already)."""
+    import zipfile
+
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for item in sorted(folder.rglob("*")):
+            if item.is_file():
+                zf.write(item, item.relative_to(folder).as_posix())
+
+
+def _write_store(
+    stack: AFMImageStack, path: Path, zarr: Any, multiscales: list[Any], afmio_attrs: dict[str, Any],
+    compression: str, block: int,
+) -> None:
+    n, h, w = stack.shape
     store = _open_store(path, "w")
     try:
         root = zarr.open_group(store, mode="w", zarr_format=2)
@@ -218,7 +257,7 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "default", blo
                 group.create_array(key, data=layer, chunks=chunks, compressors=compressors,
                                    chunk_key_encoding=key_encoding)
     finally:
-        store.close()
+        _close(store)
 
 
 # ---------------------------------------------------------------------------- read
@@ -227,7 +266,8 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "default", blo
 class _ZarrFrames:
     """Frame source over the image array; keeps the store open until ``close``."""
 
-    def __init__(self, store: Any, array: Any, squeeze: bool) -> None:
+    def __init__(self, store: Any, array: Any, squeeze: bool, path: Path) -> None:
+        self._path = path
         self._store = store
         self._array = array
         self._squeeze = squeeze  # 5-D (t, c, z, y, x): take c = 0, z = 0
@@ -242,6 +282,12 @@ class _ZarrFrames:
         return np.dtype(self._array.dtype)
 
     def _read(self, start: int, stop: int) -> np.ndarray:
+        try:
+            return self._read_unchecked(start, stop)
+        except Exception as exc:  # a damaged chunk: zlib, zip CRC, codec errors...
+            raise CorruptFileError(self._path, f"cannot read frames {start}..{stop - 1}: {exc}") from exc
+
+    def _read_unchecked(self, start: int, stop: int) -> np.ndarray:
         a = self._array
         if a.ndim == 2:
             return np.asarray(a[...])[np.newaxis][start:stop]
@@ -258,12 +304,15 @@ class _ZarrFrames:
         return self._read(start, stop)
 
     def close(self) -> None:
-        self._store.close()
+        _close(self._store)
 
 
 def _open(path: Path) -> tuple[Any, Any, dict[str, Any]]:
     zarr = _zarr()
-    store = _open_store(path, "r")
+    try:
+        store = _open_store(path, "r")
+    except Exception as exc:  # zipfile and zarr raise many types for a damaged store
+        raise CorruptFileError(path, f"cannot open the store: {type(exc).__name__}: {exc}") from exc
     try:
         root = zarr.open_group(store, mode="r")
         attrs = dict(root.attrs)
@@ -276,16 +325,16 @@ def _open(path: Path) -> tuple[Any, Any, dict[str, Any]]:
         dataset = image["datasets"][0]["path"]
         array = root[dataset]
     except CorruptFileError:
-        store.close()
+        _close(store)
         raise
     except (KeyError, IndexError, TypeError) as exc:
-        store.close()
+        _close(store)
         raise CorruptFileError(path, f"malformed OME-NGFF metadata: {exc!r}") from exc
     except Exception as exc:
-        store.close()
+        _close(store)
         raise CorruptFileError(path, f"cannot open as zarr: {type(exc).__name__}: {exc}") from exc
     if array.ndim not in (2, 3, 4, 5):
-        store.close()
+        _close(store)
         raise CorruptFileError(path, f"image array has {array.ndim} dimensions; expected (t,) y, x")
     return store, array, {"image": image, "afmio": attrs.get("afmio") or {}, "root": root}
 
@@ -311,9 +360,23 @@ def _scales(path: Path, image: dict[str, Any], ndim: int) -> tuple[float, float,
 def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
     """Load an OME-Zarr image (see the module docstring)."""
     store, array, meta = _open(path)
-    source = _ZarrFrames(store, array, squeeze=array.ndim == 5)
+    source = _ZarrFrames(store, array, squeeze=array.ndim == 5, path=path)
+    try:
+        stack = _build(path, source, meta, channel)
+        if not lazy:
+            _ = stack.data  # materialise, then release the store
+            source.close()
+    except Exception as exc:
+        source.close()
+        if isinstance(exc, CorruptFileError):
+            raise
+        raise CorruptFileError(path, f"damaged store: {type(exc).__name__}: {exc}") from exc
+    return stack
+
+
+def _build(path: Path, source: _ZarrFrames, meta: dict[str, Any], channel: str | None) -> AFMImageStack:
     extra = meta["afmio"]
-    dt, py, px = _scales(path, meta["image"], array.ndim)
+    dt, py, px = _scales(path, meta["image"], source._array.ndim)
     px = float(extra.get("pixel_size_nm") or px)
     py = float(extra.get("pixel_size_y_nm") or py)
     n = source.shape[0]
@@ -321,12 +384,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     if not isinstance(frame_meta, list) or len(frame_meta) != n:
         frame_meta = [{"timestamp": i * dt, "frame_pixel_size_nm": px} for i in range(n)]
     name = extra.get("channel") or meta["image"].get("name") or channel or "height_trace"
-    try:
-        stack = AFMImageStack(source, px if px > 0 else 1.0, str(name), path, frame_meta,
-                              pixel_size_y_nm=py if py > 0 else None, z_unit=extra.get("z_unit", "nm"))
-    except ValueError as exc:
-        source.close()
-        raise CorruptFileError(path, str(exc)) from exc
+    stack = AFMImageStack(source, px if px > 0 else 1.0, str(name), path, frame_meta,
+                          pixel_size_y_nm=py if py > 0 else None, z_unit=extra.get("z_unit", "nm"))
     if isinstance(extra.get("provenance"), dict):
         stack.provenance.update(json.loads(json.dumps(extra["provenance"])))
     if isinstance(extra.get("state_backups"), dict):
@@ -336,9 +395,6 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
         if group_name in root:
             for key, arr in root[group_name].arrays():
                 target[key] = np.asarray(arr[...]).astype(cast)
-    if not lazy:
-        _ = stack.data  # materialise, then release the store
-        source.close()
     return stack
 
 
@@ -346,7 +402,7 @@ def probe(path: Path) -> ProbeResult:
     """Shape, pixel sizes and times from the metadata only."""
     store, array, meta = _open(path)
     try:
-        source = _ZarrFrames(store, array, squeeze=False)
+        source = _ZarrFrames(store, array, squeeze=False, path=path)
         n, h, w = source.shape
         extra = meta["afmio"]
         dt, py, px = _scales(path, meta["image"], array.ndim)
@@ -364,4 +420,4 @@ def probe(path: Path) -> ProbeResult:
             acquisition={"ngff_version": meta["image"].get("version")},
         )
     finally:
-        store.close()
+        _close(store)

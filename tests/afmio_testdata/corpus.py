@@ -31,6 +31,7 @@ class Seed:
     siblings: dict[str, bytes] = field(default_factory=dict)  # undamaged other members
     text_keys: list[bytes] = field(default_factory=list)  # text-header keys to corrupt
     int_fields: list[int] = field(default_factory=list)  # offsets of 4-byte header fields
+    endian: str = "<"  # byte order of those fields
 
 
 def _tmp() -> Path:
@@ -58,6 +59,7 @@ def seed_hdf5() -> Seed:
 def seed_ome_tiff() -> Seed:
     seed = _bundle("ome-tiff", ".ome.tif")
     seed.int_fields = _tiff_ifd_fields(seed.data)
+    seed.endian = "<" if seed.data[:2] == b"II" else ">"
     return seed
 
 
@@ -88,7 +90,8 @@ def seed_jpk() -> Seed:
     paths = make_jpk_folder(folder, 2, shape=(6, 8))
     data = paths[0].read_bytes()
     siblings = {p.name: p.read_bytes() for p in paths[1:]}
-    return Seed("jpk", paths[0].name, data, folder=True, siblings=siblings, int_fields=_tiff_ifd_fields(data))
+    return Seed("jpk", paths[0].name, data, folder=True, siblings=siblings, int_fields=_tiff_ifd_fields(data),
+                endian="<" if data[:2] == b"II" else ">")
 
 
 def seed_h5jpk() -> Seed:
