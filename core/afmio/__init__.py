@@ -27,6 +27,7 @@ from .errors import (
 from .frames import ArrayFrameSource, FrameSource
 from .hookspecs import API_VERSION, DriverSpec, ProbeResult, hookimpl
 from .metadata import FRAME_METADATA_KEYS, build_frame_metadata
+from .preview import preview  # the function; ``afmio.preview`` stays importable as a module path
 from .registry import Registry
 from .stack import AFMImageStack
 
@@ -55,6 +56,7 @@ __all__ = [
     "export",
     "hookimpl",
     "load",
+    "preview",
     "registry",
     "save",
     "to_dask",
