@@ -67,7 +67,7 @@ def to_dask(
 
     Parameters
     ----------
-    path_or_paths : path or sequence of paths
+    path_or_paths : str, os.PathLike or a sequence of them
         Files (or folders) to read. Several files are joined along the frame axis;
         their frame shapes must agree.
     channel : str, optional

@@ -83,9 +83,9 @@ def preview(
 
     Parameters
     ----------
-    stack_or_path : AFMImageStack or path
+    stack_or_path : AFMImageStack, str or os.PathLike
         A stack, or any file or folder afmio reads (loaded lazily).
-    out_png : path
+    out_png : str or os.PathLike
         The PNG to write (atomically).
     frames : int
         How many evenly spaced frames to show (first and last included).
