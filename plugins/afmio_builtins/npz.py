@@ -43,12 +43,13 @@ Writing
 Options
     ``compression``: ``"none"`` (ZIP stored, the default) or ``"deflate"`` /
     ``"deflate-<1..9>"`` (ZIP deflate, as ``np.savez_compressed``; plain
-    ``"deflate"`` is level 1). Measured in one run on 500 x 256 x 256 float32
-    synthetic heights (131 MB, 2 shared cores, medians of 3): stored saves in
-    0.07 s and loads in 0.05 s at 1.00x raw size; deflate-1 saves in 3.3 s and loads
-    in 0.75 s at 0.88x; playNano 0.5.0 took 4.0 s / 0.39 s for 0.87x. Deflate
-    cannot shuffle bytes, so on float heights it buys ~12 % for 50x the time:
-    stored is the default, and HDF5 (gzip + shuffle, 0.74x) is the compact format.
+    ``"deflate"`` is level 1, compressed in 1 MB pieces on all cores). Measured in
+    one run on 500 x 256 x 256 float32 synthetic heights (131 MB, 2 busy shared
+    cores, medians of 5): stored saves in 0.11 s and loads in 0.04 s at 1.00x raw
+    size; deflate-1 saves in 3.1 s and loads in 0.86 s at 0.88x; playNano 0.5.0
+    took 5.3 s / 0.50 s for 0.87x. Deflate cannot shuffle bytes, so on float
+    heights it buys ~12 % for 30x the save time and 20x the load time: stored is
+    the default, and HDF5 (gzip + shuffle, 0.74x) is the compact format.
 """
 
 from __future__ import annotations
