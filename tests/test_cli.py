@@ -165,6 +165,15 @@ def test_info_text(data, capsys):
     assert "0.3 s (10 frames/s)" in text
 
 
+def test_info_fact_text():
+    from afmio.cli.inspect import _fact_text
+
+    assert _fact_text(0.1 + 0.6) == "0.7"  # 0.7000000000000001 in binary
+    assert _fact_text([1.0, 0.1 * 3, "a"]) == "1, 0.3, a"
+    assert _fact_text("") == "-"
+    assert _fact_text(None) == "None"
+
+
 def test_info_errors_are_one_line(cli, capsys):
     runs, d, _ = cli
     r = runs["info_missing"]

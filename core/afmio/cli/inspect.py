@@ -26,6 +26,15 @@ def _short(value: Any) -> bool:
     return len(str(value)) <= 80
 
 
+def _fact_text(value: Any) -> str:
+    """One acquisition fact as text: floats without binary noise (0.7, not 0.7000000000000002)."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fact_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.12g}"
+    return str(value) if value != "" else "-"
+
+
 def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
@@ -114,16 +123,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows.append(("z unit", record["z_unit"] or "unknown"))
     span, rate = record["time_span_s"], record["frame_rate_hz"]
     if span:
-        pace = f"{rate:.4g} frames/s" if rate >= 1 else f"one frame every {1 / rate:.4g} s"
+        pace = f"{rate:.4g} frames/s" if rate > 1 else f"one frame every {1 / rate:.4g} s"
         rows.append(("time span", f"{span:.6g} s ({pace})"))
     elif record["frames"] > 1:
         rows.append(("time span", "unknown (the header has no timing)"))
     facts = [(k, v) for k, v in record["acquisition"].items() if k != "channels"]  # channels: above
     shown = facts if args.verbose else [(k, v) for k, v in facts if _short(v)][:_FACTS_SHOWN]
-    for key, value in shown:
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(v) for v in value)
-        rows.append((key.replace("_", " "), str(value)))
+    rows += [(key.replace("_", " "), _fact_text(value)) for key, value in shown]
     if len(shown) < len(facts):
         rows.append(("", f"... {len(facts) - len(shown)} more acquisition facts (-v shows all, --json too)"))
     width = max(len(k) for k, _ in rows)
