@@ -144,7 +144,7 @@ def apply_extras(path: PathLikeStr, extras: Any, pixel_size_nm: float) -> tuple[
     return z_unit, pixel_size_nm, pixel_size_nm if y is None else y, dict(extras)
 
 
-def float_from_float32(value: np.generic) -> float:
+def float_from_float32(value: Any) -> float:
     """A float32 pixel size as the decimal it was written from (0.636, not 0.63599997...).
 
     playNano stores ``pixel_size_nm`` as float32; the shortest decimal that rounds

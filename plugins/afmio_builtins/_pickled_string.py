@@ -84,6 +84,12 @@ def _pop(stack: list[Any], n: int = 1) -> list[Any]:
     return items
 
 
+def _index(arg: Any) -> int:
+    if not isinstance(arg, (int, str)):
+        raise _Refused("memo index is not a number")
+    return int(arg)
+
+
 def _evaluate(payload: bytes) -> Any:
     """Run the inert subset of the pickle machine; return the top of the stack at STOP."""
     stack: list[Any] = []
@@ -129,11 +135,11 @@ def _evaluate(payload: bytes) -> Any:
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
             if not stack:
                 raise _Refused("PUT on an empty stack")
-            memo[int(arg)] = stack[-1]
+            memo[_index(arg)] = stack[-1]
         elif name in ("BINGET", "LONG_BINGET", "GET"):
-            if int(arg) not in memo:
+            if _index(arg) not in memo:
                 raise _Refused("GET of an unknown memo entry")
-            stack.append(memo[int(arg)])
+            stack.append(memo[_index(arg)])
         elif name in ("GLOBAL", "STACK_GLOBAL"):
             if name == "GLOBAL":
                 module, _, attr = str(arg).partition(" ")

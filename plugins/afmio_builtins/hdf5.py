@@ -456,10 +456,8 @@ class _Compression:
 def _encode_chunk(frame: np.ndarray, comp: _Compression, itemsize: int) -> bytes:
     buf = np.ascontiguousarray(frame)
     if comp.shuffle and itemsize > 1:
-        data = buf.view(np.uint8).reshape(-1, itemsize).T.tobytes()
-    else:
-        data = memoryview(buf).cast("B")
-    return zlib.compress(data, comp.level)
+        return zlib.compress(buf.view(np.uint8).reshape(-1, itemsize).T.tobytes(), comp.level)
+    return zlib.compress(buf.data.cast("B"), comp.level)
 
 
 def _write_frames(

@@ -62,7 +62,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +123,7 @@ class _Member:
             )
 
     @contextmanager
-    def open(self) -> Iterator[tuple[IO[bytes], np.dtype, tuple[int, ...], bool, int]]:
+    def open(self) -> Iterator[tuple[Any, np.dtype, tuple[int, ...], bool, int]]:
         """Yield ``(handle positioned at the body, dtype, shape, fortran_order, body_size)``."""
         fmt = np.lib.format
         with self.zf.open(self.info) as fh:
@@ -193,7 +193,7 @@ class _Member:
                 pos += got
             return flat.reshape(shape, order="F" if fortran else "C")
 
-    def _decode_object(self, fh: IO[bytes], shape: tuple[int, ...], body: int) -> str | bytes:
+    def _decode_object(self, fh: Any, shape: tuple[int, ...], body: int) -> str | bytes:
         if shape != ():
             raise CorruptFileError(
                 self.path, f"member {self.info.filename!r} is an object array of shape {shape}; "
@@ -232,7 +232,7 @@ class NpyFrameSource:
     Lazy reads skip the ZIP CRC check (it covers the whole member); an eager load checks it.
     """
 
-    def __init__(self, path: Path, handle: IO[bytes], offset: int, dtype: np.dtype,
+    def __init__(self, path: Path, handle: Any, offset: int, dtype: np.dtype,
                  shape: tuple[int, int, int]) -> None:
         self._path, self._fh, self._offset = path, handle, offset
         self._dtype, self._shape = dtype, shape
@@ -443,7 +443,7 @@ def _npy_chunks(dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.nda
     for block in blocks:
         block = np.ascontiguousarray(block, dtype=dtype)
         if block.size:
-            yield memoryview(block).cast("B")
+            yield block.data.cast("B")
 
 
 def _write_array(zw: ZipWriter, key: str, array: np.ndarray) -> None:
