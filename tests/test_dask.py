@@ -56,3 +56,38 @@ def test_mismatched_frame_shapes_are_refused(files, tmp_path):
         afmio.to_dask([files[0][0], other])
     with pytest.raises(ValueError):
         afmio.to_dask([])
+
+
+
+def test_open_files_are_bounded_and_closed(files, monkeypatch):
+    from afmio import daskio
+
+    paths, stacks = files
+    daskio.close_cached_files()
+    monkeypatch.setattr(daskio, "MAX_OPEN_FILES", 2)
+    opened, closed = [], []
+    real_load = afmio.registry.load
+
+    def spy(*args, **kwargs):
+        stack = real_load(*args, **kwargs)
+        real_close = stack.close
+        stack.close = lambda: (closed.append(stack), real_close())
+        opened.append(stack)
+        return stack
+
+    monkeypatch.setattr(afmio.registry, "load", spy)
+    names = [str(p) for p in paths]
+    for name, stack in zip(names, stacks):  # three files through a cache of two
+        np.testing.assert_array_equal(daskio._read_block(name, None, "ome-zarr", 0, 2), stack.data[:2])
+    assert len(opened) == 3 and closed == [opened[0]]
+    daskio._read_block(names[2], None, "ome-zarr", 1, 3)  # cached: no new open
+    assert len(opened) == 3
+    # A stack evicted while a task still reads it is closed by that task, not under it.
+    entry = daskio._acquire(names[1], None, "ome-zarr")
+    daskio._read_block(names[0], None, "ome-zarr", 0, 1)  # evicts file 2
+    daskio._read_block(names[2], None, "ome-zarr", 0, 1)  # evicts file 1, still in use
+    assert entry.evicted and closed == [opened[0], opened[2]]
+    daskio._release(entry)
+    assert closed == [opened[0], opened[2], opened[1]]
+    daskio.close_cached_files()
+    assert not daskio._cache and len(closed) == len(opened) == 5

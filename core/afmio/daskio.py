@@ -1,16 +1,17 @@
 """Hand big or many files to Dask: ``afmio.to_dask(paths)`` builds a lazy Dask array.
 
 Each chunk is a block of frames read by a small task that opens the file lazily
-through the registry (one open file per worker process and file, cached), so the
+through the registry (one open file per worker process and file, cached; at most
+``afmio.daskio.MAX_OPEN_FILES`` stay open, the least recently used is closed), so the
 graph pickles cleanly and runs on ``dask.distributed`` workers in other processes.
 Needs the optional extra ``afmio[dask]``.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,39 +22,68 @@ from .errors import CorruptFileError, MissingDependencyError
 
 __all__ = ["close_cached_files", "to_dask"]
 
+#: Files one process keeps open for Dask tasks; the least recently used is closed beyond this.
+MAX_OPEN_FILES = 16
+
 _cache_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=16)
-def _open_lazy(path: str, channel: str | None, fmt: str | None) -> Any:
-    from . import registry
+class _Open:
+    """A lazily opened stack and the number of tasks reading it right now."""
 
-    stack = registry.load(path, channel=channel, format=fmt, lazy=True)
-    _opened.append(stack)
-    return stack
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.users = 0
+        self.evicted = False
+
+
+_cache: OrderedDict[tuple[str, str | None, str | None], _Open] = OrderedDict()
+
+
+def _evict(entry: _Open) -> None:
+    # Called with the lock held: a stack still being read is closed by its last reader.
+    entry.evicted = True
+    if entry.users == 0:
+        entry.stack.close()
 
 
 def close_cached_files() -> None:
     """Close the files this process keeps open for Dask tasks."""
     with _cache_lock:
-        for stack in _open_stacks():
-            stack.close()
-        _open_lazy.cache_clear()
+        while _cache:
+            _evict(_cache.popitem(last=False)[1])
 
 
-def _open_stacks() -> list[Any]:
-    # lru_cache keeps no public view of its values; track them beside it.
-    return list(_opened)
+def _acquire(path: str, channel: str | None, fmt: str | None) -> _Open:
+    from . import registry
+
+    key = (path, channel, fmt)
+    with _cache_lock:
+        entry = _cache.get(key)
+        if entry is None:
+            entry = _cache[key] = _Open(registry.load(path, channel=channel, format=fmt, lazy=True))
+            while len(_cache) > MAX_OPEN_FILES:
+                _evict(_cache.popitem(last=False)[1])
+        else:
+            _cache.move_to_end(key)
+        entry.users += 1
+        return entry
 
 
-_opened: list[Any] = []
+def _release(entry: _Open) -> None:
+    with _cache_lock:
+        entry.users -= 1
+        if entry.evicted and entry.users == 0:
+            entry.stack.close()
 
 
 def _read_block(path: str, channel: str | None, fmt: str | None, start: int, stop: int) -> np.ndarray:
-    with _cache_lock:
-        stack = _open_lazy(path, channel, fmt)
-    # On a lazy stack the slice is lazy too: .data reads just these frames.
-    return np.asarray(stack[start:stop].data)
+    entry = _acquire(path, channel, fmt)
+    try:
+        # On a lazy stack the slice is lazy too: .data reads just these frames.
+        return np.asarray(entry.stack[start:stop].data)
+    finally:
+        _release(entry)
 
 
 def to_dask(
