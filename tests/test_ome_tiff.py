@@ -216,3 +216,39 @@ def test_damaged_private_tag_is_skipped_and_named(tmp_path):
     assert np.array_equal(got.data, data)
     assert "x" not in got.provenance
     assert "TIFF tag 65000" in got.provenance["bundle"]["ignored"][0]
+
+
+def test_lazy_read_and_streamed_conversion(tmp_path):
+    stack = full_stack(n_frames=9)
+    out = afmio.save(stack, tmp_path / "s.ome.tif")
+    lazy = afmio.load(out, lazy=True)
+    assert lazy.is_lazy and lazy.provenance["source"]["lazy"] is True
+    assert np.array_equal(lazy.get_frame(4), stack.data[4])
+    assert np.array_equal(lazy[2:7].data, stack.data[2:7])
+    h5 = afmio.save(lazy, tmp_path / "s.h5")
+    assert lazy.is_lazy
+    lazy.close()
+    with pytest.raises(afmio.ReadError):
+        lazy.get_frame(0)
+    assert np.array_equal(afmio.load(h5).data, stack.data)
+    one = afmio.save(stack[0:1], tmp_path / "one.ome.tif")
+    with afmio.load(one, lazy=True) as single:
+        assert single.is_lazy and np.array_equal(single.get_frame(0), stack.data[0])
+
+
+def test_lazy_read_of_a_multichannel_file_loads_at_once(tmp_path):
+    path = tmp_path / "multi.ome.tif"
+    data = np.stack([np.full((3, 6, 7), c, np.float32) for c in range(2)], axis=1)
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": "TCYX", "Channel": {"Name": ["Height", "Phase"]}})
+    got = afmio.load(path, channel="Phase", lazy=True)
+    assert not got.is_lazy and np.all(got.data == 1)
+    assert "read at once" in got.provenance["bundle"]["lazy"]
+
+
+def test_lazy_plain_uint16_stack_gives_float32(tmp_path):
+    path = tmp_path / "plain.tif"
+    data = (np.arange(4 * 8 * 9) % 251).astype(np.uint16).reshape(4, 8, 9)
+    tifffile.imwrite(path, data, photometric="minisblack")
+    with afmio.load(path, lazy=True) as got:
+        assert got.is_lazy and got.dtype == np.float32
+        assert got.get_frame(2).dtype == np.float32 and np.array_equal(got.get_frame(2), data[2])

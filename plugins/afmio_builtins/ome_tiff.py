@@ -33,6 +33,9 @@ multi-page TIFF stacks (e.g. ImageJ):
   65001 is present, ``bundle["processed_keys"]``. A private tag that is not valid
   JSON is skipped (as playNano does) and named in ``bundle["ignored"]``.
 * ``z_unit``: tag 65002, else ``"nm"``.
+* ``lazy=True`` reads frames on demand when every page is one frame (afmio's and
+  playNano's files, most plain stacks); ``stack.close()`` releases the file.
+  Otherwise the frames are read at once and ``provenance["bundle"]["lazy"]`` says why.
 """
 
 from __future__ import annotations
@@ -49,14 +52,20 @@ from typing import Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFileError, UnsupportedFormatError
+from afmio.errors import (
+    CorruptFileError,
+    MissingDependencyError,
+    ReadError,
+    TruncatedFileError,
+    UnsupportedFormatError,
+)
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.metadata import make_json_safe
 from afmio.stack import AFMImageStack
 
 from . import _bundle
 
-__all__ = ["afmio_drivers", "channels", "probe", "read", "sniff", "write"]
+__all__ = ["TiffFrameSource", "afmio_drivers", "channels", "probe", "read", "sniff", "write"]
 
 _M = "afmio_builtins.ome_tiff"
 TAG_PROVENANCE = 65000
@@ -93,6 +102,7 @@ def afmio_drivers() -> list[DriverSpec]:
             probe=f"{_M}:probe",
             channels=f"{_M}:channels",
             sniff=f"{_M}:sniff",
+            lazy=True,
         )
     ]
 
@@ -438,41 +448,115 @@ def _provenance(path: Path, layout: _Layout) -> dict[str, Any]:
     return prov
 
 
+class TiffFrameSource:
+    """Frames of a one-page-per-frame TIFF series, read on demand; owns the open file."""
+
+    def __init__(self, path: Path, tif: Any, shape: tuple[int, int, int], dtype: np.dtype) -> None:
+        self._path, self._tif, self._shape, self._stored = path, tif, shape, dtype
+        self._closed = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._stored if self._stored.kind == "f" else np.dtype(np.float32)
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self._shape[0])
+        stop = max(start, stop)
+        if self._closed:
+            raise ReadError(self._path, "the lazy stack was closed")
+        if stop == start:
+            return np.empty((0, *self._shape[1:]), self.dtype)
+        try:
+            arr = self._tif.asarray(key=range(start, stop), series=0)
+        except Exception as exc:
+            raise CorruptFileError(self._path, f"frames {start}:{stop} cannot be read: {exc}") from None
+        return arr.reshape(stop - start, *self._shape[1:]).astype(self.dtype, copy=False)
+
+    def read_frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self._shape[0]:
+            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
+        return self.read_frames(index, index + 1)[0]
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._tif.close()
+
+
+def _lazy_source(path: Path, tif: Any, layout: _Layout) -> TiffFrameSource | None:
+    """A lazy source when every page of series 0 is exactly one frame."""
+    if len(layout.series) != 1 or layout.n_channels != 1:  # (multi-sample files are refused earlier)
+        return None
+    pages = layout.series[0].pages
+    if len(pages) != layout.n_frames or pages[0] is None:
+        return None
+    if int(np.prod(pages[0].shape)) != layout.height * layout.width:
+        return None
+    return TiffFrameSource(path, tif, (layout.n_frames, layout.height, layout.width), layout.dtype)
+
+
 @_bundle.guard
-def read(path: Path, *, channel: str | None = None) -> AFMImageStack:
+def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
-    with _strict(path), _open(path) as tif:
-        layout = _Layout(path, tif, channel)
-        _check_extents(path, layout.series, layout.nbytes)
-        px, py, px_how = layout.pixel_sizes(path)
-        meta, time_how = layout.frame_metadata(px)
-        try:
-            data = layout.read()
-        except (ValueError, OSError, EOFError) as exc:
-            if isinstance(exc, (FileNotFoundError, PermissionError)):
+    data: Any = None
+    try:
+        with _strict(path):
+            tif = _open(path)
+            try:
+                layout = _Layout(path, tif, channel)
+                _check_extents(path, layout.series, layout.nbytes)
+                px, py, px_how = layout.pixel_sizes(path)
+                meta, time_how = layout.frame_metadata(px)
+                provenance = _provenance(path, layout)
+                processed_keys = _tag_json(path, layout.page0, TAG_PROCESSED_KEYS, layout.problems)
+                if lazy:
+                    data = _lazy_source(path, tif, layout)
+                if data is None:
+                    try:
+                        data = layout.read()
+                    except (ValueError, OSError, EOFError) as exc:
+                        if isinstance(exc, (FileNotFoundError, PermissionError)):
+                            raise
+                        raise TruncatedFileError(path, f"image data cannot be read: {exc}") from None
+            except BaseException:
+                tif.close()
                 raise
-            raise TruncatedFileError(path, f"image data cannot be read: {exc}") from None
-        provenance = _provenance(path, layout)
-        processed_keys = _tag_json(path, layout.page0, TAG_PROCESSED_KEYS, layout.problems)
+            if not isinstance(data, TiffFrameSource):
+                tif.close()
+    except BaseException:
+        if isinstance(data, TiffFrameSource):
+            data.close()
+        raise
     z_unit = "nm"
     if isinstance(layout.afmio, dict) and isinstance(layout.afmio.get("z_unit"), str):
         z_unit = layout.afmio["z_unit"]
-    stack = _bundle.build_stack(
-        path,
-        data,
-        pixel_size_nm=px,
-        pixel_size_y_nm=py,
-        channel=layout.channel,
-        frame_metadata=meta,
-        provenance=provenance,
-        bundle_type="ome-tiff",
-        z_unit=z_unit,
-    )
+    try:
+        stack = _bundle.build_stack(
+            path,
+            data,
+            pixel_size_nm=px,
+            pixel_size_y_nm=py,
+            channel=layout.channel,
+            frame_metadata=meta,
+            provenance=provenance,
+            bundle_type="ome-tiff",
+            z_unit=z_unit,
+        )
+    except BaseException:
+        if isinstance(data, TiffFrameSource):
+            data.close()
+        raise
     if isinstance(processed_keys, list):
         stack.provenance["bundle"]["processed_keys"] = processed_keys
     if layout.problems:
         stack.provenance["bundle"]["ignored"] = list(layout.problems)
+    if lazy and not isinstance(data, TiffFrameSource):
+        stack.provenance["bundle"]["lazy"] = "frames span several pages or channels, so they were read at once"
     acq = stack.acquisition
     acq.setdefault("pixel_size_source", px_how)
     if time_how == "unknown":
