@@ -17,7 +17,7 @@ import pytest
 
 import afmio
 from afmio import ChannelNotFoundError, CorruptFileError, TruncatedFileError, UnsupportedFormatError
-from afmio_builtins._jpk_common import settings_value
+from afmio_builtins._jpk_common import settings_value, value_scale
 from afmio_testdata.jpk_builder import JpkChannel, Slot, frame_raw, make_jpk_folder, write_jpk
 
 NANORACER = "jpk_folder_streptavidin_nanoracer"
@@ -459,3 +459,16 @@ def test_conformance_kit_on_a_built_folder(tmp_path):
                  Expected(n_frames=3, frame_shape=(6, 8), channels=["height_trace", "phase_retrace"],
                           frame_times=[0.0, 2.59, 5.18]),
                  tmp_dir=tmp_path / "damage")
+
+
+@pytest.mark.parametrize(
+    ("unit", "factor", "z_unit"),
+    [("m", 1e9, "nm"), ("µm", 1e3, "nm"), ("μm", 1e3, "nm"), ("um", 1e3, "nm"), ("cm", 1e7, "nm"),
+     ("pm", 1e-3, "nm"), ("nm", 1.0, "nm"), ("V", 1.0, "V"), ("mV", 1.0, "mV"), ("deg", 1.0, "deg")],
+)
+def test_value_scale_units(unit, factor, z_unit):
+    # Lengths fold into the affine map as nm; other units are kept as written, unscaled.
+    scale = value_scale(2.0, -3.0, unit)
+    assert scale.multiplier == pytest.approx(2.0 * factor, rel=1e-15)
+    assert scale.offset == pytest.approx(-3.0 * factor, rel=1e-15)
+    assert (scale.z_unit, scale.file_unit) == (z_unit, unit)

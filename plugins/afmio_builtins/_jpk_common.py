@@ -19,8 +19,9 @@ import numpy as np
 
 from afmio.stack import normalize_z_unit
 
+from ._units import nm_per_unit
+
 __all__ = [
-    "LENGTH_TO_NM",
     "FrameTiming",
     "ValueScale",
     "as_bool",
@@ -34,18 +35,6 @@ __all__ = [
     "settings_value",
     "value_scale",
 ]
-
-#: Length units JPK writes, and the factor that takes each to nanometres.
-LENGTH_TO_NM: dict[str, float] = {
-    "m": 1e9,
-    "cm": 1e7,
-    "mm": 1e6,
-    "um": 1e3,
-    "µm": 1e3,  # micro sign
-    "μm": 1e3,  # Greek mu
-    "nm": 1.0,
-    "pm": 1e-3,
-}
 
 #: The interlace key of JPK's settings text (HS-AFM bidirectional slow axis).
 INTERLACE_KEY = "fast-imaging.feed-forward-parameters.yaxis.interlace"
@@ -83,7 +72,7 @@ def value_scale(multiplier: float, offset: float, unit: str | None) -> ValueScal
     text = None if unit is None else str(unit).strip()
     if not text:
         return ValueScale(float(multiplier), float(offset), "unknown", None)
-    factor = LENGTH_TO_NM.get(text)
+    factor = nm_per_unit(text)
     if factor is None:
         return ValueScale(float(multiplier), float(offset), normalize_z_unit(text), text)
     return ValueScale(float(multiplier) * factor, float(offset) * factor, "nm", text)
