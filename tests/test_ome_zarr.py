@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import afmio
-from afmio import CorruptFileError
+from afmio import ChannelNotFoundError, CorruptFileError
 from afmio.synthetic import synthetic_stack
 
 zarr = pytest.importorskip("zarr")
@@ -99,6 +99,17 @@ def test_foreign_5d_store_in_micrometres(tmp_path):
     np.testing.assert_array_equal(stack.data, data[:, 0, 0])
     assert stack.pixel_size_nm == pytest.approx(1.0) and stack.pixel_size_y_nm == pytest.approx(2.0)
     assert stack.get_frame_times() == pytest.approx([0.0, 0.05, 0.1])
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_channel_is_checked(tmp_path, lazy):
+    path = tmp_path / "c.ome.zarr"
+    afmio.save(synthetic_stack(2, 8, 8), path)
+    for requested in (None, "height", "HEIGHT_TRACE"):
+        with afmio.load(path, channel=requested, lazy=lazy) as stack:
+            assert stack.channel == "height_trace"
+    with pytest.raises(ChannelNotFoundError, match=r"amplitude.*available: height_trace"):
+        afmio.load(path, channel="amplitude", lazy=lazy)
 
 
 def test_not_an_ome_zarr(tmp_path):

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from afmio.errors import CorruptFileError, MissingDependencyError
+from afmio.channels import select_channel
+from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.ioutil import progress
 from afmio.metadata import make_json_safe
@@ -368,10 +369,15 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             source.close()
     except Exception as exc:
         source.close()
-        if isinstance(exc, CorruptFileError):
+        if isinstance(exc, AfmioError):  # CorruptFileError, ChannelNotFoundError...
             raise
         raise CorruptFileError(path, f"damaged store: {type(exc).__name__}: {exc}") from exc
     return stack
+
+
+def _channel_name(meta: dict[str, Any]) -> str:
+    """The one channel of the image: afmio's record, else the NGFF image name."""
+    return str(meta["afmio"].get("channel") or meta["image"].get("name") or "height_trace")
 
 
 def _build(path: Path, source: _ZarrFrames, meta: dict[str, Any], channel: str | None) -> AFMImageStack:
@@ -383,8 +389,8 @@ def _build(path: Path, source: _ZarrFrames, meta: dict[str, Any], channel: str |
     frame_meta = extra.get("frame_metadata")
     if not isinstance(frame_meta, list) or len(frame_meta) != n:
         frame_meta = [{"timestamp": i * dt, "frame_pixel_size_nm": px} for i in range(n)]
-    name = extra.get("channel") or meta["image"].get("name") or channel or "height_trace"
-    stack = AFMImageStack(source, px if px > 0 else 1.0, str(name), path, frame_meta,
+    name = select_channel(path, [_channel_name(meta)], channel)
+    stack = AFMImageStack(source, px if px > 0 else 1.0, name, path, frame_meta,
                           pixel_size_y_nm=py if py > 0 else None, z_unit=extra.get("z_unit", "nm"))
     if isinstance(extra.get("provenance"), dict):
         stack.provenance.update(json.loads(json.dumps(extra["provenance"])))
@@ -406,7 +412,7 @@ def probe(path: Path) -> ProbeResult:
         n, h, w = source.shape
         extra = meta["afmio"]
         dt, py, px = _scales(path, meta["image"], array.ndim)
-        name = str(extra.get("channel") or meta["image"].get("name") or "height_trace")
+        name = _channel_name(meta)
         times = extra.get("timestamps") or [i * dt for i in range(n)]
         return ProbeResult(
             n_frames=n,
