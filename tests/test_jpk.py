@@ -472,3 +472,25 @@ def test_value_scale_units(unit, factor, z_unit):
     assert scale.multiplier == pytest.approx(2.0 * factor, rel=1e-15)
     assert scale.offset == pytest.approx(-3.0 * factor, rel=1e-15)
     assert (scale.z_unit, scale.file_unit) == (z_unit, unit)
+
+
+def test_each_header_is_parsed_once(tmp_path, monkeypatch):
+    import tifffile
+
+    make_jpk_folder(tmp_path / "m", 3)
+    opened = []
+    real = tifffile.TiffFile
+
+    class Counting(real):
+        def __init__(self, arg, *args, **kwargs):
+            opened.append(Path(arg).name)
+            super().__init__(arg, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile, "TiffFile", Counting)
+    stack = afmio.load(tmp_path / "m", channel="height_retrace")
+    assert stack.channel == "height_retrace" and stack.n_frames == 3
+    assert sorted(opened) == sorted(p.name for p in (tmp_path / "m").iterdir())
+    opened.clear()
+    one = next((tmp_path / "m").iterdir())
+    assert afmio.registry.probe(one).n_frames == 1
+    assert opened == [one.name]

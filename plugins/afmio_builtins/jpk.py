@@ -63,6 +63,7 @@ from __future__ import annotations
 import os
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -261,10 +262,12 @@ def _segments(page: Any, path: Path, nbytes: int, file_size: int) -> list[tuple[
     return runs
 
 
-def _read_header(path: Path, want: str | None = None) -> _FrameFile:
+def _read_header(path: Path, want: str | Callable[[list[str]], str] | None = None) -> _FrameFile:
     """Parse the IFDs of one file: tags only, no pixel data, thumbnail never decoded.
 
-    ``want`` names the channel whose calibration is read (None: names only).
+    ``want`` names the channel whose calibration is read, or chooses it from the
+    file's channel names (so the first file of a folder is parsed once); None reads
+    names only.
     """
     import tifffile
 
@@ -289,8 +292,10 @@ def _read_header(path: Path, want: str | None = None) -> _FrameFile:
                 h, w = (int(s) for s in page.shape)
                 segs = _segments(page, path, h * w * dtype.itemsize, file_size)
                 pages[key] = _Page(index, key, (h, w), dtype, segs)
-                if key == want:
-                    pages[key].scale = _slot_scale(tags, key, path)
+            chosen = (want(list(pages)) if callable(want) else want) if pages else None
+            if chosen in pages:
+                page = pages[chosen]
+                page.scale = _slot_scale(_Tags(tf.pages[page.index]), page.key, path)
     except (AfmioError, MemoryError):
         raise
     except (tifffile.TiffFileError, ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
@@ -304,7 +309,7 @@ def _read_header(path: Path, want: str | None = None) -> _FrameFile:
     frame = _FrameFile(path, pages, glob, as_bool(interlace))
     frame.start, frame.zone_known = parse_jpk_date(glob.get(Tag.START_DATE))
     frame.end, _ = parse_jpk_date(glob.get(Tag.END_DATE))
-    frame.page = pages.get(want) if want else None
+    frame.page = pages.get(chosen) if chosen else None
     return frame
 
 
@@ -393,11 +398,12 @@ def _bar_enabled(n: int, show: bool | None) -> bool | None:
 
 def _plan(path: Path, channel: str | None, show_progress: bool | None = False) -> _Plan:
     files = _members(path)
-    names = list(_read_header(files[0]).pages)
-    key = select_channel(path, names, channel)
-    bar = progress_bar(files, total=len(files), desc=f"{path.name} (headers)",
+    head = _read_header(files[0], lambda available: select_channel(path, available, channel))
+    assert head.page is not None
+    names, key = list(head.pages), head.page.key
+    bar = progress_bar(files[1:], total=len(files) - 1, desc=f"{path.name} (headers)",
                        enabled=_bar_enabled(len(files), show_progress))
-    frames = [_read_header(f, key) for f in bar]
+    frames = [head] + [_read_header(f, key) for f in bar]
     _check_alike(frames)
     unit = frames[0].scale.z_unit
     for f in frames:
