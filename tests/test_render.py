@@ -286,6 +286,20 @@ def test_lazy_stack_renders_block_by_block():
     np.testing.assert_array_equal(np.stack(frames), np.stack(eager))
 
 
+@pytest.mark.parametrize(("zmin", "zmax"), [(None, 0.5), (0.2, None), (0.1, 0.9), ("auto", None)])
+def test_lazy_global_range_matches_eager(zmin, zmax):
+    from afmio import ArrayFrameSource
+
+    data = np.random.default_rng(6).uniform(-1, 1, (37, 8, 9)).astype(np.float32)
+    data[3] = np.nan  # a frame without finite values
+    data[5, 0, 0] = -np.inf
+    lazy = AFMImageStack(ArrayFrameSource(data.copy()), 0.5, "h", None)
+    renderer = Renderer(lazy, zmin=zmin, zmax=zmax)
+    assert renderer.range == z_range(data, zmin, zmax)
+    # min / max are found block by block; only percentiles read the whole stack at once
+    assert lazy.is_lazy == ("auto" not in (zmin, zmax))
+
+
 def test_empty_stack_refused():
     with pytest.raises(ValueError, match="empty stack"):
         Renderer(AFMImageStack(np.zeros((0, 4, 4)), 1.0, "h", None))

@@ -483,6 +483,27 @@ def _time_labels(stack: AFMImageStack, timestamps: Sequence[Any] | None) -> list
     return labels
 
 
+def _stack_range(stack: AFMImageStack, zmin: ZBound, zmax: ZBound) -> tuple[float, float] | None:
+    """:func:`z_range` of the whole stack, reading a lazy stack block by block when it can.
+
+    Percentiles (``"auto"``) need every value; a finite min / max needs only each
+    block's extremes, so a lazy stack stays lazy (and small in memory) for those.
+    """
+    if zmin is None and zmax is None:
+        return None
+    bounds = (_bound(zmin, "zmin"), _bound(zmax, "zmax"))
+    if not stack.is_lazy or "auto" in bounds:
+        return z_range(stack.data, zmin, zmax)
+    if all(isinstance(b, float) for b in bounds):
+        return z_range(np.empty((0,), np.float32), zmin, zmax)
+    extremes = []
+    for chunk in stack.iter_frames(block=16):
+        finite = np.isfinite(chunk)
+        if finite.any():
+            extremes += [np.min(chunk, where=finite, initial=np.inf), np.max(chunk, where=finite, initial=-np.inf)]
+    return z_range(np.asarray(extremes, np.float64), zmin, zmax)
+
+
 class Renderer:
     """Turn a stack into annotated pictures, one frame at a time.
 
@@ -490,7 +511,7 @@ class Renderer:
     ----------
     stack : AFMImageStack
         Frames are read block by block, so lazy stacks stay lazy unless a global
-        range (``zmin`` / ``zmax``) needs the whole stack.
+        ``"auto"`` range (percentiles) needs the whole stack in memory.
     cmap : str or matplotlib colormap
         Default ``"afmhot"``.
     zmin, zmax : float, "auto" or None
@@ -550,7 +571,7 @@ class Renderer:
             font_scale=font_scale,
             outline=outline,
         )
-        self.range = z_range(stack.data, zmin, zmax) if (zmin is not None or zmax is not None) else None
+        self.range = _stack_range(stack, zmin, zmax)
         self.labels = _time_labels(stack, timestamps) if draw_ts else None
         self.pixel_sizes = [
             _positive(md.get("frame_pixel_size_nm")) or stack.pixel_size_nm for md in stack.frame_metadata

@@ -28,7 +28,8 @@ renderer (:mod:`afmio.render`):
 * ``raw=True`` (a registry option) renders the raw snapshot.
 
 Frames are rendered and LZW-encoded on a small thread pool and streamed to the
-file, so memory stays at a few frames whatever the length of the movie.
+file, so memory stays at a few frames whatever the length of the movie (except for
+``"auto"`` ranges: the percentiles need the whole stack in memory once).
 """
 
 from __future__ import annotations
