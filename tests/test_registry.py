@@ -272,3 +272,35 @@ def test_unwritable_output_folder_gives_write_error(tmp_path):
     blocker.write_bytes(b"")
     with pytest.raises(WriteError, match="cannot create folder"):
         Registry([_good_plugin()]).save(synthetic_stack(1, 4, 4), blocker / "a.npy")
+
+
+def test_fast_entry_points_agree_with_importlib_metadata():
+    from importlib.metadata import entry_points as stdlib
+
+    from afmio._entry_points import entry_points
+
+    ours = sorted((e.name, e.value, e.distribution, e.version) for e in entry_points("afmio.drivers"))
+    theirs = sorted(
+        (e.name, e.value, e.dist.name.replace("_", "-").lower(), e.dist.version)
+        for e in stdlib(group="afmio.drivers")
+    )
+    assert ours == theirs and ours
+
+
+def test_fast_entry_points_parse_dist_info(tmp_path, monkeypatch):
+    from afmio._entry_points import entry_points
+
+    info = tmp_path / "my_plugin-2.5.1.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text(
+        "[console_scripts]\nx = y:z\n\n[afmio.drivers]\nfoo = my_plugin.drivers\nbar = my_plugin.b:Plugin [extra]\n"
+    )
+    shadow = tmp_path / "later"
+    (shadow / "my_plugin-9.0.dist-info").mkdir(parents=True)
+    (shadow / "my_plugin-9.0.dist-info" / "entry_points.txt").write_text("[afmio.drivers]\nold = gone\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(shadow)])
+    found = entry_points("afmio.drivers")
+    assert [(e.name, e.value, e.distribution, e.version) for e in found] == [
+        ("foo", "my_plugin.drivers", "my-plugin", "2.5.1"),
+        ("bar", "my_plugin.b:Plugin", "my-plugin", "2.5.1"),
+    ]

@@ -106,29 +106,25 @@ class Registry:
             self._ready = True
 
     def _discover_entry_points(self) -> None:
-        from importlib.metadata import entry_points
-
-        eps = list(entry_points(group=ENTRY_POINT_GROUP))
+        from ._entry_points import entry_points
 
         def order(ep: Any) -> tuple[int, str, str]:
-            dist = ep.dist.name if getattr(ep, "dist", None) else ""
+            dist = ep.distribution or ""
             return (0 if dist == "afmio" else 1, dist, ep.name)
 
         seen: set[tuple[str, str]] = set()
-        for ep in sorted(eps, key=order):
-            dist_name = ep.dist.name if getattr(ep, "dist", None) else None
-            version = ep.dist.version if getattr(ep, "dist", None) else None
+        for ep in sorted(entry_points(ENTRY_POINT_GROUP), key=order):
             if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
                 continue
             seen.add((ep.name, ep.value))
-            if ep.name in self._blocked or (dist_name and dist_name in self._blocked):
+            if ep.name in self._blocked or (ep.distribution and ep.distribution in self._blocked):
                 continue
             try:
                 plugin = ep.load()
             except Exception as exc:
-                self._problem(ep.name, f"failed to import {ep.value}: {type(exc).__name__}: {exc}", dist_name)
+                self._problem(ep.name, f"failed to import {ep.value}: {type(exc).__name__}: {exc}", ep.distribution)
                 continue
-            self._add_plugin(plugin, name=ep.name, distribution=dist_name, version=version)
+            self._add_plugin(plugin, name=ep.name, distribution=ep.distribution, version=ep.version)
 
     def _problem(self, plugin: str, detail: str, distribution: str | None = None) -> None:
         problem = PluginProblem(plugin, detail, distribution)
