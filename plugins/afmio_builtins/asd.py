@@ -96,7 +96,7 @@ _MOD = "afmio_builtins.asd"
 
 #: Bytes of frame records decoded per step: large enough to amortise calls,
 #: small enough to stay in cache between the read and the conversion.
-BLOCK_BYTES = 2 << 20
+BLOCK_BYTES = 1 << 20
 
 #: Python-side bytes per frame (metadata dict, frame-header entries), counted in the
 #: allocation check so a file of many one-pixel frames cannot blow up memory.
