@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 
-__all__ = ["GifStreamWriter", "image_block", "ordered_map"]
+__all__ = ["GifStreamWriter", "delays_for", "encode_frame", "image_block", "ordered_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
