@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ def full_suffix(path: Path, known: tuple[str, ...] = ()) -> str:
 def temporary_path_for(target: Path, suffix: str) -> Path:
     """A hidden sibling of ``target`` that keeps its full suffix (``.x.afmio-1a2b.ome.tif``)."""
     stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
-    return target.with_name(f".{stem}.afmio-{secrets.token_hex(4)}{suffix}")
+    return target.with_name(f".{stem}.afmio-{os.urandom(4).hex()}{suffix}")
 
 
 def _remove(path: Path) -> None:
@@ -75,7 +74,7 @@ def _replace_folder(tmp: Path, target: Path) -> None:
     if not target.exists():
         os.replace(tmp, target)
         return
-    old = target.with_name(f".{target.name}.afmio-old-{secrets.token_hex(4)}")
+    old = target.with_name(f".{target.name}.afmio-old-{os.urandom(4).hex()}")
     os.replace(target, old)
     try:
         os.replace(tmp, target)

@@ -119,12 +119,17 @@ class Registry:
             seen.add((ep.name, ep.value))
             if ep.name in self._blocked or (ep.distribution and ep.distribution in self._blocked):
                 continue
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                self._problem(ep.name, f"failed to import {ep.value}: {type(exc).__name__}: {exc}", ep.distribution)
-                continue
-            self._add_plugin(plugin, name=ep.name, distribution=ep.distribution, version=ep.version)
+            self._load_entry_point(ep.name, ep.value, ep.distribution, ep.version)
+
+    def _load_entry_point(self, name: str, value: str, distribution: str | None, version: str | None) -> None:
+        from ._entry_points import EntryPoint
+
+        try:
+            plugin = EntryPoint(name, value, distribution, version).load()
+        except Exception as exc:
+            self._problem(name, f"failed to import {value}: {type(exc).__name__}: {exc}", distribution)
+            return
+        self._add_plugin(plugin, name=name, distribution=distribution, version=version)
 
     def _problem(self, plugin: str, detail: str, distribution: str | None = None) -> None:
         problem = PluginProblem(plugin, detail, distribution)
@@ -183,11 +188,24 @@ class Registry:
             return
         self._drivers[spec.name] = Driver(spec, plugin, distribution, version)
 
-    def register(self, plugin: Any, name: str | None = None) -> None:
-        """Register one more plugin object now."""
+    def register(
+        self, plugin: Any, name: str | None = None, *, distribution: str | None = None, version: str | None = None
+    ) -> None:
+        """Register one more plugin object now (``distribution``/``version`` show in ``formats()``)."""
         self._ensure()
         with self._lock:
-            self._add_plugin(plugin, name=name)
+            self._add_plugin(plugin, name=name, distribution=distribution, version=version)
+
+    def register_entry_point(
+        self, name: str, value: str, *, distribution: str | None = None, version: str | None = None
+    ) -> None:
+        """Import ``value`` (``"module[:attr]"``) and register it as plugin ``name``.
+
+        An import failure is recorded in :meth:`problems` (with a warning), as in discovery.
+        """
+        self._ensure()
+        with self._lock:
+            self._load_entry_point(name, value, distribution, version)
 
     def enable_tracing(self, writer: Callable[[str], Any] | None = None) -> None:
         """Print pluggy's trace of plugin registration and hook calls (``--debug-plugins``)."""

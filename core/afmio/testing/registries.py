@@ -78,14 +78,7 @@ def make_registry(*plugins: Any, blocked: Iterable[str] = ()) -> Registry:
             for ep in find_entry_points(item):
                 dist = ep.dist.name if ep.dist is not None else None
                 version = ep.dist.version if ep.dist is not None else None
-                try:
-                    plugin = ep.load()
-                except Exception as exc:
-                    registry._ensure()
-                    registry._problem(ep.name, f"failed to import {ep.value}: {type(exc).__name__}: {exc}", dist)
-                    continue
-                registry._ensure()
-                registry._add_plugin(plugin, name=ep.name, distribution=dist, version=version)
+                registry.register_entry_point(ep.name, ep.value, distribution=dist, version=version)
         elif isinstance(item, tuple):
             registry.register(item[1], name=item[0])
         else:
