@@ -165,6 +165,20 @@ def test_info_text(data, capsys):
     assert "0.3 s (10 frames/s)" in text
 
 
+def test_quiet_silences_driver_progress_bars(monkeypatch):
+    from afmio.cli import inspect
+
+    monkeypatch.setenv("AFMIO_PROGRESS", "1")
+    seen = []
+    monkeypatch.setattr(inspect, "cmd_formats", lambda args: seen.append(os.environ.get("AFMIO_PROGRESS")) or 0)
+    assert main(["-q", "formats"]) == 0
+    assert main(["formats"]) == 0
+    assert seen == ["0", "1"] and os.environ["AFMIO_PROGRESS"] == "1"
+    monkeypatch.delenv("AFMIO_PROGRESS")
+    assert main(["formats", "-q"]) == 0
+    assert seen[-1] == "0" and "AFMIO_PROGRESS" not in os.environ
+
+
 def test_info_fact_text():
     from afmio.cli.inspect import _fact_text
 
