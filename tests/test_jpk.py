@@ -367,6 +367,24 @@ def test_other_page_layouts_read_the_same(tmp_path, kwargs, dtype):
     np.testing.assert_array_equal(afmio.load(tmp_path / "odd.jpk").data, afmio.load(tmp_path / "plain.jpk").data)
 
 
+def test_compressed_page_with_a_lying_size_is_refused_before_decoding(tmp_path):
+    import struct
+
+    import tifffile
+
+    path = write_jpk(tmp_path / "z.jpk", [JpkChannel("height", data=frame_raw(0, "height_trace", (6, 8)))],
+                     compression="zlib")
+    with tifffile.TiffFile(path) as tf:
+        tags = tf.pages[1].tags
+        fields = [(tags[name].valueoffset, tags[name].dtype) for name in ("ImageWidth", "ImageLength")]
+    with open(path, "r+b") as fh:
+        for offset, dtype in fields:  # 60000 x 60000 int32: 14 GB from a few hundred bytes
+            fh.seek(offset)
+            fh.write(struct.pack(">H" if dtype == 3 else ">I", 60000))
+    with pytest.raises(CorruptFileError, match="declares 14400000000 bytes of pixels"):
+        afmio.load(path, lazy=True)
+
+
 def test_truncated_page_data(tmp_path):
     raw = frame_raw(0, "height_trace", (16, 16))
     path = write_jpk(tmp_path / "t.jpk", [JpkChannel("height", data=raw)])

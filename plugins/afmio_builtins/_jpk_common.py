@@ -22,6 +22,7 @@ from afmio.stack import normalize_z_unit
 from ._units import nm_per_unit
 
 __all__ = [
+    "MAX_DEFLATE_RATIO",
     "FrameTiming",
     "ValueScale",
     "as_bool",
@@ -35,6 +36,9 @@ __all__ = [
     "settings_value",
     "value_scale",
 ]
+
+#: deflate cannot expand data by more than about 1032:1; more means a lying header.
+MAX_DEFLATE_RATIO = 1032
 
 #: The interlace key of JPK's settings text (HS-AFM bidirectional slow axis).
 INTERLACE_KEY = "fast-imaging.feed-forward-parameters.yaxis.interlace"

@@ -71,6 +71,7 @@ from afmio.metadata import build_frame_metadata
 from afmio.stack import AFMImageStack
 
 from ._jpk_common import (
+    MAX_DEFLATE_RATIO,
     ValueScale,
     as_bool,
     channel_key,
@@ -86,8 +87,6 @@ __all__ = ["afmio_drivers", "channels", "probe", "read", "sniff"]
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 INTERLACE_ATTR = "environment.fast-imaging.feed-forward-parameters.yaxis.interlace"
 GRID = "position-pattern.grid."
-#: deflate cannot expand data by more than about 1032:1; more means a lying header.
-MAX_DEFLATE_RATIO = 1032
 #: Raw integers decoded per block when reading many frames.
 BLOCK_BYTES = 16 << 20
 

@@ -82,6 +82,7 @@ from afmio.stack import AFMImageStack
 
 from ._jpk_common import (
     INTERLACE_KEY,
+    MAX_DEFLATE_RATIO,
     ValueScale,
     as_bool,
     channel_key,
@@ -244,9 +245,14 @@ class _Tags:
 
 def _segments(page: Any, path: Path, nbytes: int, file_size: int) -> list[tuple[int, int]]:
     """Byte runs of an uncompressed strip page, or [] when tifffile must decode it."""
-    if int(page.compression) != 1 or page.is_tiled or getattr(page, "samplesperpixel", 1) != 1:
-        return []
     offsets, counts = page.dataoffsets, page.databytecounts
+    if int(page.compression) != 1 or page.is_tiled or getattr(page, "samplesperpixel", 1) != 1:
+        # tifffile decodes it; refuse a shape the stored bytes cannot hold before it allocates
+        if nbytes > MAX_DEFLATE_RATIO * sum(counts) + (1 << 20):
+            raise CorruptFileError(
+                path, f"page {page.index} declares {nbytes} bytes of pixels but stores only {sum(counts)}"
+            )
+        return []
     if len(offsets) != len(counts) or sum(counts) != nbytes:
         return []
     runs: list[tuple[int, int]] = []
