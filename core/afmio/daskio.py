@@ -127,7 +127,8 @@ def to_dask(
     paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
     if not paths:
         raise ValueError("to_dask needs at least one path")
-    pieces, attrs = [], {"timestamps": [], "files": [], "frames_per_file": [], "frame_metadata": []}
+    pieces: list[Any] = []
+    attrs: dict[str, Any] = {"timestamps": [], "files": [], "frames_per_file": [], "frame_metadata": []}
     shape0 = None
     for p in paths:
         path = str(Path(p).resolve())

@@ -403,8 +403,8 @@ class NanoscopeHeader:
             sens = sens_typed.hard_value if sens_typed is not None else parse_quantity(sens_text)
         if sens is None:
             value, unit = preferred(hard.value, hard.unit)
-            note = f"sensitivity {soft!r} not found in the header; values are in the hard-value unit"
-            return ZScale(value / levels, unit, text, sens_text, note)
+            missing = f"sensitivity {soft!r} not found in the header; values are in the hard-value unit"
+            return ZScale(value / levels, unit, text, sens_text, missing)
         if not sens.unit:
             value, unit = preferred(hard.value * sens.value, hard.unit)
             return ZScale(value / levels, unit, text, sens_text)

@@ -136,14 +136,12 @@ class _Info:
         return self.measurement.attrs.get(name)
 
     def number(self, name: str) -> float | None:
-        value = self.attr(name)
-        if value is None:
-            return None
+        """A measurement attribute as a finite float, or None (absent or unreadable)."""
         try:
-            out = float(np.asarray(value).reshape(-1)[0])
+            out = _num(self.measurement.attrs, name)
         except (TypeError, ValueError, IndexError):
             return None
-        return out if np.isfinite(out) else None
+        return out if out is not None and np.isfinite(out) else None
 
     @property
     def reflect(self) -> bool:
@@ -191,7 +189,7 @@ def _inspect(f: Any, path: Path) -> _Info:
         if value is None:
             raise CorruptFileError(path, f"missing required attribute {GRID + attr!r} in {names[0]}")
         try:
-            out = float(np.asarray(value).reshape(-1)[0])
+            out = _first_float(value)
         except (TypeError, ValueError, IndexError) as exc:
             raise CorruptFileError(path, f"attribute {GRID + attr!r} is not a number: {value!r}") from exc
         if not np.isfinite(out) or out <= 0:
@@ -227,9 +225,12 @@ def _dataset(info: _Info, key: str, path: Path) -> tuple[Any, int]:
 
 
 def _num(attrs: Any, name: str) -> float | None:
+    """The attribute's first value as a float (None when absent); raises on non-numbers."""
     value = attrs.get(name)
-    if value is None:
-        return None
+    return None if value is None else _first_float(value)
+
+
+def _first_float(value: Any) -> float:
     return float(np.asarray(value).reshape(-1)[0])
 
 

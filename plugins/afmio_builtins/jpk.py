@@ -300,8 +300,8 @@ def _read_header(path: Path, want: str | Callable[[list[str]], str] | None = Non
                 pages[key] = _Page(index, key, (h, w), dtype, segs)
             chosen = (want(list(pages)) if callable(want) else want) if pages else None
             if chosen in pages:
-                page = pages[chosen]
-                page.scale = _slot_scale(_Tags(tf.pages[page.index]), page.key, path)
+                wanted = pages[chosen]
+                wanted.scale = _slot_scale(_Tags(tf.pages[wanted.index]), wanted.key, path)
     except (AfmioError, MemoryError):
         raise
     except (tifffile.TiffFileError, ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
@@ -517,7 +517,7 @@ class _JpkFrames:
 def _read_page(path: Path, page: _Page, raw: np.ndarray) -> None:
     """Fill ``raw`` with the page's integers: positioned reads, or tifffile for odd layouts."""
     if page.segments:
-        buf = memoryview(raw.reshape(-1)).cast("B")
+        buf = memoryview(raw.reshape(-1)).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
         pos = 0
         with open(path, "rb") as fh:
             for off, cnt in page.segments:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -57,7 +57,7 @@ _S_PER_UNIT = {"second": 1.0, "millisecond": 1e-3, "microsecond": 1e-6, "minute"
 
 @hookimpl
 def afmio_drivers() -> list[DriverSpec]:
-    common = {
+    common: dict[str, Any] = {
         "read": f"{_MODULE}:read",
         "write": f"{_MODULE}:write",
         "probe": f"{_MODULE}:probe",
@@ -95,7 +95,7 @@ def _is_zip(path: Path) -> bool:
     return path.name.lower().endswith(".zip")
 
 
-def _open_store(path: Path, mode: str) -> Any:
+def _open_store(path: Path, mode: Literal["r", "w"]) -> Any:
     _zarr()  # a clear MissingDependencyError before touching zarr.storage
     if _is_zip(path):
         from zarr.storage import ZipStore

@@ -200,7 +200,7 @@ def _resolve_channel(header: NanoscopeHeader, requested: str | None) -> str:
     available = _channel_names(header)
     if requested is not None and requested.strip() in available:
         return requested.strip()  # an exact spelling beats the "height" alias
-    aliases = {}
+    aliases: dict[str, str] = {}
     for im in header.images:
         if im.internal_name:
             aliases.setdefault(im.internal_name.lower(), im.channel)
