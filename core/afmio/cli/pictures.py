@@ -29,13 +29,12 @@ def _bound(text: str) -> float | str | None:
         raise argparse.ArgumentTypeError(f"expected a number, 'auto' or 'none', not {text!r}") from None
 
 
-def _picture_options(p: argparse.ArgumentParser, *, default_range: str | None) -> None:
-    shown = default_range or "none (each frame stretched to its own range)"
+def _picture_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cmap", default="afmhot", help="matplotlib colormap name (default: afmhot)")
-    p.add_argument("--zmin", type=_bound, default=default_range, metavar="Z",
-                   help=f"colour range bottom: a number in the z unit, 'auto' (1st percentile) or "
-                        f"'none' (default: {shown})")
-    p.add_argument("--zmax", type=_bound, default=default_range, metavar="Z",
+    p.add_argument("--zmin", type=_bound, metavar="Z",
+                   help="colour range bottom: a number in the z unit, 'auto' (1st percentile) or "
+                        "'none' (default: none (each frame stretched to its own range))")
+    p.add_argument("--zmax", type=_bound, metavar="Z",
                    help="colour range top: a number, 'auto' (99th percentile) or 'none'")
     p.add_argument("--no-ts", dest="draw_ts", action="store_false", help="do not draw time stamps")
     p.add_argument("--no-scale", dest="draw_scale", action="store_false", help="do not draw the scale bar")
@@ -112,7 +111,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.gif")
-    _picture_options(p, default_range=None)
+    _picture_options(p)
     timing = p.add_mutually_exclusive_group()
     timing.add_argument("--fps", type=float, default=5.0, help="frames per second (default: 5)")
     timing.add_argument("--duration", type=float, metavar="MS", help="milliseconds per frame instead of --fps")
@@ -133,7 +132,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.png")
-    _picture_options(p, default_range=None)
+    _picture_options(p)
     p.add_argument("--frames", type=_positive_int, default=12, help="how many frames to show (default: 12)")
     p.add_argument("--columns", type=_positive_int, help="grid columns (default: about 4:3)")
     p.add_argument("--tile-height", type=_positive_int, default=256, metavar="PX",
