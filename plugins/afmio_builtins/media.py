@@ -36,6 +36,7 @@ from typing import Any
 
 from afmio import DriverSpec, hookimpl
 from afmio.errors import MissingDependencyError
+from afmio.render import Renderer
 
 __all__ = ["afmio_drivers", "sequence_name", "write_mp4", "write_png_sequence"]
 
@@ -65,12 +66,6 @@ def afmio_drivers() -> list[DriverSpec]:
             description="Folder of numbered PNG frames with time stamps and scale bar (write only)",
         ),
     ]
-
-
-def _renderer(stack: Any, *, even: bool = False, **options: Any) -> Any:
-    from afmio.render import Renderer
-
-    return Renderer(stack, even=even, **options)
 
 
 def _fps(fps: float | None, duration: float | None) -> Fraction:
@@ -114,7 +109,7 @@ def write_mp4(
         raise ValueError(f"crf must be 0..51; got {crf!r}")
     if preset not in _X264_PRESETS:
         raise ValueError(f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}")
-    renderer = _renderer(
+    renderer = Renderer(
         stack,
         even=True,
         cmap=cmap,
@@ -171,7 +166,7 @@ def write_png_sequence(
     name = sequence_name(path) if prefix is None else str(prefix)
     if not name or any(ch in name for ch in '\\/:*?"<>|'):
         raise ValueError(f"invalid file-name prefix {name!r}")
-    renderer = _renderer(
+    renderer = Renderer(
         stack,
         cmap=cmap,
         zmin=zmin,
