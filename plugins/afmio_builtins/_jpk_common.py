@@ -219,6 +219,13 @@ class FrameTiming:
     notes: list[str] = field(default_factory=list)
 
 
+def _complete(values: Sequence[int | None] | None, n: int) -> list[int] | None:
+    """``values`` as ints when there is one for each of the ``n`` frames, else None."""
+    if values is None or len(values) != n or any(v is None for v in values):
+        return None
+    return [int(v) for v in values if v is not None]
+
+
 def frame_timing(
     n: int,
     *,
@@ -239,17 +246,14 @@ def frame_timing(
     interval = None
     if scan_rate is not None and np.isfinite(scan_rate) and scan_rate > 0 and lines > 0:
         interval = lines / scan_rate / (2.0 if interlace else 1.0)
-    have_starts = starts_ms is not None and len(starts_ms) == n and all(s is not None for s in starts_ms)
-    if have_starts:
-        assert starts_ms is not None
-        s0 = int(starts_ms[0])  # type: ignore[arg-type]
-        timestamps: list[float | None] = [(int(s) - s0) / 1000.0 for s in starts_ms]  # type: ignore[arg-type]
-        epochs: list[int | None] = [int(s) for s in starts_ms]  # type: ignore[arg-type]
+    starts = _complete(starts_ms, n)
+    if starts is not None:
+        timestamps: list[float | None] = [(s - starts[0]) / 1000.0 for s in starts]
+        epochs: list[int | None] = list(starts)
+        ends = _complete(ends_ms, n)
         notes = []
-        if ends_ms is not None and len(ends_ms) == n and all(e is not None for e in ends_ms):
-            durations: list[float | None] = [
-                (int(e) - int(s)) / 1000.0 for s, e in zip(starts_ms, ends_ms)  # type: ignore[arg-type]
-            ]
+        if ends is not None:
+            durations: list[float | None] = [(e - s) / 1000.0 for s, e in zip(starts, ends)]
         else:
             durations = [interval] * n
             notes.append("end times missing: durations from lines / scan rate")
