@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import afmio
-from afmio import ChannelNotFoundError, CorruptFileError
+from afmio import FRAME_METADATA_KEYS, ChannelNotFoundError, CorruptFileError
 from afmio.synthetic import synthetic_stack
 
 zarr = pytest.importorskip("zarr")
@@ -99,6 +99,8 @@ def test_foreign_5d_store_in_micrometres(tmp_path):
     np.testing.assert_array_equal(stack.data, data[:, 0, 0])
     assert stack.pixel_size_nm == pytest.approx(1.0) and stack.pixel_size_y_nm == pytest.approx(2.0)
     assert stack.get_frame_times() == pytest.approx([0.0, 0.05, 0.1])
+    assert all(list(md) == list(FRAME_METADATA_KEYS) for md in stack.frame_metadata)
+    assert stack.frame_metadata[1]["frame_pixel_size_nm"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("lazy", [False, True])

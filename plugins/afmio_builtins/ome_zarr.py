@@ -37,7 +37,7 @@ from afmio.channels import select_channel
 from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError
 from afmio.hookspecs import DriverSpec, ProbeResult, hookimpl
 from afmio.ioutil import progress
-from afmio.metadata import make_json_safe
+from afmio.metadata import build_frame_metadata, make_json_safe
 from afmio.stack import AFMImageStack
 
 NGFF_VERSION = "0.4"
@@ -388,7 +388,7 @@ def _build(path: Path, source: _ZarrFrames, meta: dict[str, Any], channel: str |
     n = source.shape[0]
     frame_meta = extra.get("frame_metadata")
     if not isinstance(frame_meta, list) or len(frame_meta) != n:
-        frame_meta = [{"timestamp": i * dt, "frame_pixel_size_nm": px} for i in range(n)]
+        frame_meta = [build_frame_metadata(timestamp=i * dt, frame_pixel_size_nm=px) for i in range(n)]
     name = select_channel(path, [_channel_name(meta)], channel)
     stack = AFMImageStack(source, px if px > 0 else 1.0, name, path, frame_meta,
                           pixel_size_y_nm=py if py > 0 else None, z_unit=extra.get("z_unit", "nm"))
