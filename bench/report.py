@@ -180,6 +180,8 @@ def rerender(json_path: Path, out_dir: Path) -> tuple[Path, Path]:
     for r in doc["rows"]:
         fields = {k: v for k, v in r.items() if k not in ("ratios", "key")}
         plan.rows[r["key"]] = Row(r["key"], **fields)
+        if fields["op"] in ("lazy", "convert") and not fields.get("stack_nbytes"):
+            plan.rows[r["key"]].stack_nbytes = doc["meta"].get("big_asd_bytes")  # JSON of an older run
     e = doc["environment"]
     tool = e.get("peak_rss_tool")
     env = Environment(
