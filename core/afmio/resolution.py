@@ -202,8 +202,11 @@ def resolve_write(drivers: Sequence[Driver], path: Path, fmt: str | None = None)
     if fmt:
         return find_by_name(drivers, fmt, "write")
     writers = [d for d in drivers if d.can("write")]
-    hits = [(d.extension_match(path.name), d) for d in writers]
-    hits = [(ext, d) for ext, d in hits if ext]
+    hits: list[tuple[str, Driver]] = []
+    for d in writers:
+        ext = d.extension_match(path.name)
+        if ext:
+            hits.append((ext, d))
     if not hits:
         known = sorted({e for d in writers for e in d.spec.extensions})
         raise UnsupportedFormatError(

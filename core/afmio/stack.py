@@ -58,9 +58,11 @@ def empty_provenance() -> dict[str, Any]:
 
 
 def _check_pixel_size(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"`{name}` must be a positive number; got {value!r}")
     out = float(value)
+    if not out > 0:
+        raise ValueError(f"`{name}` must be a positive number; got {value!r}")
     if not np.isfinite(out):
         raise ValueError(f"`{name}` must be a positive number; got {value!r}")
     return out

@@ -30,8 +30,8 @@ def synthetic_heights(
     # Rough substrate: smoothed noise, fixed over time.
     rough = rng.normal(0.0, 0.3, (height, width)).astype(np.float32)
     # A 5 x 5 box blur (periodic edges) turns white noise into a smooth, rough surface.
-    rough = sum(np.roll(rough, k, axis=0) for k in range(-2, 3)) / 5
-    rough = (sum(np.roll(rough, k, axis=1) for k in range(-2, 3)) / 5).astype(np.float32)
+    rough = np.mean([np.roll(rough, k, axis=0) for k in range(-2, 3)], axis=0)
+    rough = np.mean([np.roll(rough, k, axis=1) for k in range(-2, 3)], axis=0).astype(np.float32)
 
     start = rng.uniform(0.15, 0.85, (n_particles, 2)) * (height, width)
     velocity = rng.normal(0.0, 0.6, (n_particles, 2))

@@ -407,7 +407,7 @@ def _decode_text(raw: bytes, code_page: int | None) -> str:
         codecs.lookup(name or "")
     except LookupError:
         name = "utf-8"
-    return raw.decode(name, errors="replace").replace("\x00", "").strip()
+    return raw.decode(name or "utf-8", errors="replace").replace("\x00", "").strip()
 
 
 def _kind_name(raw: bytes, code: int, index: int) -> str:

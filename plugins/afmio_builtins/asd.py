@@ -134,7 +134,7 @@ class _PositionedFile:
         """Fill ``buf`` (a uint8 array) from ``offset``; return the bytes read (short at EOF)."""
         if self._fd is None:
             raise ValueError(f"{self.path}: the file behind this lazy stack is closed")
-        view = memoryview(buf).cast("B")
+        view = memoryview(buf).cast("B")  # type: ignore[arg-type]  # numpy arrays are buffers
         got, want = 0, len(view)
         while got < want:
             n = self._read_some(view[got:], offset + got)

@@ -618,10 +618,11 @@ def _ome_metadata(stack: AFMImageStack) -> dict[str, Any]:
         "PhysicalSizeYUnit": "µm",
         "Channel": {"Name": [str(stack.channel)]},
     }
-    if times and all(t is not None for t in times):
-        meta["TimeIncrement"] = float(times[1]) - float(times[0]) if len(times) > 1 else 0.0
+    known = [float(t) for t in times if t is not None]
+    if known and len(known) == len(times):
+        meta["TimeIncrement"] = known[1] - known[0] if len(known) > 1 else 0.0
         meta["TimeIncrementUnit"] = "s"
-        meta["Plane"] = {"DeltaT": [float(t) for t in times], "DeltaTUnit": ["s"] * len(times)}
+        meta["Plane"] = {"DeltaT": known, "DeltaTUnit": ["s"] * len(known)}
     return meta
 
 
