@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from afmio import AFMImageStack, MissingDependencyError, OverwriteError, Registry, build_frame_metadata
-from afmio.atomic import temporary_path_for
 from afmio.render import Renderer, palette
+from afmio.synthetic import synthetic_stack
 from afmio_builtins import media
 
 
@@ -135,11 +134,13 @@ def test_png_sequence_export_naming(reg, tmp_path):
     assert sorted(os.listdir(out[0])) == ["f_0000.png", "f_0001.png", "f_0002.png"]
 
 
-def test_sequence_name_recovers_the_target_from_the_temporary_folder():
-    for target in (Path("out/run"), Path("out/run.v2"), Path("a.b/x_filtered")):
-        tmp = temporary_path_for(target, target.suffix)
-        assert media.sequence_name(tmp) == target.name
-    assert media.sequence_name(Path("plain")) == "plain"
+def test_png_files_are_named_after_the_final_folder(reg, tmp_path):
+    stack = synthetic_stack(2, 16, 16)
+    for name in ("run", "run.v2", "x_filtered"):
+        out = reg.save(stack, tmp_path / name, format="png")
+        assert sorted(os.listdir(out)) == [f"{name}_0000.png", f"{name}_0001.png"]
+    media.write_png_sequence(stack, tmp_path / "plain")  # called directly: named after its own folder
+    assert sorted(os.listdir(tmp_path / "plain"))[0] == "plain_0000.png"
 
 
 def test_png_sequence_bad_prefix(reg, tmp_path):

@@ -25,7 +25,9 @@ Function signatures a driver provides (every one receives a :class:`pathlib.Path
     ignores ``lazy``.
 ``write(stack, path, **options) -> None``
     Writes to exactly ``path`` (a temporary name chosen by the registry, which renames
-    it into place on success). ``raw=True`` has already been applied.
+    it into place on success). ``raw=True`` has already been applied. A writer that
+    declares a keyword ``target`` receives the final path too (to name the files of a
+    folder output after it, for example).
 ``probe(path) -> ProbeResult``
     Reads headers only.
 ``channels(path) -> list[str]``

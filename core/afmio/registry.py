@@ -393,6 +393,8 @@ class Registry:
         driver = self.resolve(target, format, mode="write").driver
         source = stack.raw_view() if raw else stack
         suffix = full_suffix(target, driver.spec.extensions)
+        if _accepts(driver.function("write"), "target"):
+            options = {**options, "target": target}  # the final name, for writers that name files after it
         with atomic_output(target, suffix, overwrite=overwrite, folder=driver.spec.kind == "folder") as tmp:
             self._call(driver, "write", target, source, tmp, **options)
         return target
@@ -427,6 +429,13 @@ class Registry:
                 self.save(stack, out_dir / f"{stem}{ext}", format=d.name, overwrite=overwrite, raw=raw, **accepted)
             )
         return written
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ stretch when both are None), ``draw_ts``, ``draw_scale``, ``scale_bar_nm``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -38,15 +37,11 @@ from afmio import DriverSpec, hookimpl
 from afmio.errors import MissingDependencyError
 from afmio.render import Renderer
 
-__all__ = ["afmio_drivers", "sequence_name", "write_mp4", "write_png_sequence"]
+__all__ = ["afmio_drivers", "write_mp4", "write_png_sequence"]
 
 _X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )
-# The registry writes folders under a hidden temporary sibling named by
-# afmio.atomic.temporary_path_for: ".<stem>.afmio-<8 hex><suffix>".
-_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.afmio-[0-9a-f]{8}(?P<suffix>.*)$")
-
 
 @hookimpl
 def afmio_drivers() -> list[DriverSpec]:
@@ -133,18 +128,6 @@ def write_mp4(
         container.mux(stream.encode(None))
 
 
-def sequence_name(folder: Path) -> str:
-    """The file-name prefix for a sequence written to ``folder``: the final folder's name.
-
-    When ``folder`` is the registry's temporary sibling, the name it will be
-    renamed to is recovered.
-    """
-    match = _TEMP_NAME.match(folder.name)
-    if match:
-        return match["stem"] + match["suffix"]
-    return folder.name
-
-
 def write_png_sequence(
     stack: Any,
     path: Path,
@@ -159,11 +142,14 @@ def write_png_sequence(
     timestamps: Sequence[float] | None = None,
     prefix: str | None = None,
     compress_level: int = 1,
+    target: Path | None = None,
 ) -> None:
     """Write ``stack`` as a folder of numbered, annotated PNG frames at exactly ``path``."""
     if not 0 <= int(compress_level) <= 9:
         raise ValueError(f"compress_level must be 0..9; got {compress_level!r}")
-    name = sequence_name(path) if prefix is None else str(prefix)
+    # Files are named after the folder the user asked for (``target``, passed by the
+    # registry), not the temporary folder they are written into.
+    name = str(prefix) if prefix is not None else (target or path).name
     if not name or any(ch in name for ch in '\\/:*?"<>|'):
         raise ValueError(f"invalid file-name prefix {name!r}")
     renderer = Renderer(
