@@ -8,7 +8,7 @@ import pytest
 import afmio
 from afmio import AFMImageStack, OverwriteError, build_frame_metadata
 from afmio.cli import main
-from afmio.preview import _bar_labels, preview, preview_frame_indices
+from afmio.contact_sheet import _bar_labels, preview, preview_frame_indices
 from afmio.render import Renderer
 
 

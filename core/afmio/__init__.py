@@ -27,7 +27,6 @@ from .errors import (
 from .frames import ArrayFrameSource, FrameSource
 from .hookspecs import API_VERSION, DriverSpec, ProbeResult, hookimpl
 from .metadata import FRAME_METADATA_KEYS, build_frame_metadata
-from .preview import preview  # the function; ``afmio.preview`` stays importable as a module path
 from .registry import Registry
 from .stack import AFMImageStack
 
@@ -74,6 +73,16 @@ def load(path: Any, channel: str | None = None, **kwargs: Any) -> AFMImageStack:
 def save(stack: AFMImageStack, path: Any, **kwargs: Any) -> Any:
     """Save a stack with the shared registry (see :meth:`Registry.save`)."""
     return registry.save(stack, path, **kwargs)
+
+
+def preview(stack_or_path: Any, out_png: Any, **kwargs: Any) -> Any:
+    """Write a PNG contact sheet of a stack or file; see :func:`afmio.contact_sheet.preview`.
+
+    Imported on first use so ``import afmio`` stays light.
+    """
+    from .contact_sheet import preview as _preview
+
+    return _preview(stack_or_path, out_png, **kwargs)
 
 
 def to_dask(path_or_paths: Any, channel: str | None = None, **kwargs: Any) -> Any:

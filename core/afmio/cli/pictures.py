@@ -1,7 +1,7 @@
 """``afmio gif`` and ``afmio preview``: pictures of a video.
 
 ``gif`` writes an annotated animated GIF through the ``gif`` driver; ``preview``
-writes a PNG contact sheet (:func:`afmio.preview.preview`). Both read the input
+writes a PNG contact sheet (:func:`afmio.preview`). Both read the input
 lazily; the preview reads only the frames it shows.
 """
 
@@ -68,7 +68,7 @@ def cmd_gif(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from ..preview import preview
+    from ..contact_sheet import preview
 
     reg = registry()
     with reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack:
