@@ -2,7 +2,8 @@
 
 Everything is made inside the work folder (a temporary directory unless ``--workdir``
 is given); the real samples are copied there, never into the project. Files that
-already exist in a reused work folder are kept, so a second run starts faster.
+already exist in a reused work folder are kept (except afmio's own bundles, rewritten
+each run), so a second run starts faster.
 """
 
 from __future__ import annotations
@@ -117,12 +118,11 @@ def afmio_stack(array_path: Path) -> Any:
 
 
 def make_afmio_bundle(workdir: Path, array_path: Path, kind: str, size: Size) -> Path:
-    """An afmio-written bundle with default settings."""
+    """An afmio-written bundle with default settings (rewritten every run: drivers change)."""
     import afmio
 
     path = workdir / f"afmio-{size.label}.{kind}"
-    if not path.exists():
-        afmio.save(afmio_stack(array_path), path)
+    afmio.save(afmio_stack(array_path), path, overwrite=True)
     return path
 
 
