@@ -29,13 +29,17 @@ stretch when both are None), ``draw_ts``, ``draw_scale``, ``scale_bar_nm``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from afmio import DriverSpec, hookimpl
 from afmio.errors import MissingDependencyError
-from afmio.render import Renderer
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+# afmio.render and fractions are imported by the writers: listing formats imports
+# this module only for its declaration.
 
 __all__ = ["afmio_drivers", "write_mp4", "write_png_sequence"]
 
@@ -74,6 +78,8 @@ def _fps(fps: float | None, duration: float | None) -> Fraction:
         rate = 5.0 if fps is None else float(fps)
     if not rate > 0:
         raise ValueError(f"fps must be positive; got {fps!r}")
+    from fractions import Fraction
+
     return Fraction(rate).limit_denominator(1001)
 
 
@@ -99,6 +105,8 @@ def write_mp4(
         import av
     except ImportError as exc:
         raise MissingDependencyError("av", "video", "MP4 export") from exc
+    from afmio.render import Renderer
+
     rate = _fps(fps, duration)
     if not 0 <= int(crf) <= 51:
         raise ValueError(f"crf must be 0..51; got {crf!r}")
@@ -152,6 +160,8 @@ def write_png_sequence(
     name = str(prefix) if prefix is not None else (target or path).name
     if not name or any(ch in name for ch in '\\/:*?"<>|'):
         raise ValueError(f"invalid file-name prefix {name!r}")
+    from afmio.render import Renderer
+
     renderer = Renderer(
         stack,
         cmap=cmap,
