@@ -69,7 +69,10 @@ def command(case: Case, env: Environment) -> list[str]:
 def run_once(case: Case, env: Environment) -> dict[str, Any]:
     """One fresh process; returns the child's figures plus wall time and peak RSS."""
     cmd = command(case, env)
-    child_env = dict(os.environ, AFMIO_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1")
+    # Bytecode caching stays on, as for any user: numpy's installed modules have their
+    # .pyc files, and afmio's (an editable install) get theirs on the first run.
+    child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    child_env["AFMIO_PROGRESS"] = "0"
     with tempfile.TemporaryDirectory(prefix="afmio-bench-run-") as tmp:
         time_file = Path(tmp) / "time"
         if env.gnu_time:
