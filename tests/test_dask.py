@@ -91,3 +91,21 @@ def test_open_files_are_bounded_and_closed(files, monkeypatch):
     assert closed == [opened[0], opened[2], opened[1]]
     daskio.close_cached_files()
     assert not daskio._cache and len(closed) == len(opened) == 5
+
+
+def test_mixed_lazy_drivers_on_a_local_cluster(tmp_path):
+    """ASD, HDF5 and OME-TIFF files (three lazy drivers) joined into one array."""
+    from afmio_testdata.asd_writer import write_asd
+
+    stack = synthetic_stack(4, 16, 20, seed=7)
+    paths = [afmio.save(stack, tmp_path / "a.h5"), afmio.save(stack, tmp_path / "b.ome.tif")]
+    levels = np.random.default_rng(3).integers(0, 4000, (3, 16, 20)).astype(np.int16)
+    write_asd(tmp_path / "c.asd", {"TP": levels})
+    paths.append(tmp_path / "c.asd")
+    expected = np.concatenate([afmio.load(p).data for p in paths])
+    arr = afmio.to_dask(paths, frames_per_chunk=2)
+    assert arr.shape == (11, 16, 20) and arr.attrs["frames_per_file"] == [4, 4, 3]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        whole = client.compute(arr).result()
+    np.testing.assert_array_equal(whole, expected)
