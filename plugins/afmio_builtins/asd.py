@@ -73,9 +73,11 @@ and its ``CorruptFileError``). ``probe`` reads only the header.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from afmio.hookspecs import DriverSpec, hookimpl
+
+from . import forward_to
 
 if TYPE_CHECKING:
     from ._asd_impl import AsdFrameSource, channels, probe, read, sniff
@@ -101,13 +103,4 @@ def afmio_drivers() -> list[DriverSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    # Everything but the declaration lives in _asd_impl, imported on first use.
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _asd_impl
-
-    try:
-        return getattr(_asd_impl, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = forward_to("afmio_builtins._asd_impl", __name__)

@@ -40,9 +40,11 @@ multi-page TIFF stacks (e.g. ImageJ):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from afmio.hookspecs import DriverSpec, hookimpl
+
+from . import forward_to
 
 if TYPE_CHECKING:
     from ._ome_tiff_impl import TiffFrameSource, channels, probe, read, sniff, write
@@ -70,13 +72,4 @@ def afmio_drivers() -> list[DriverSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    # Everything but the declaration lives in _ome_tiff_impl, imported on first use.
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _ome_tiff_impl
-
-    try:
-        return getattr(_ome_tiff_impl, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = forward_to("afmio_builtins._ome_tiff_impl", __name__)

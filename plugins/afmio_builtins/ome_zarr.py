@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from afmio.hookspecs import DriverSpec, hookimpl
 
+from . import forward_to
+
 if TYPE_CHECKING:
     from ._ome_zarr_impl import probe, read, sniff, write
 
@@ -66,13 +68,4 @@ def afmio_drivers() -> list[DriverSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    # Everything but the declaration lives in _ome_zarr_impl, imported on first use.
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _ome_zarr_impl
-
-    try:
-        return getattr(_ome_zarr_impl, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = forward_to("afmio_builtins._ome_zarr_impl", __name__)

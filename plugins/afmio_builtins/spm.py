@@ -83,9 +83,11 @@ Errors
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from afmio.hookspecs import DriverSpec, hookimpl
+
+from . import forward_to
 
 if TYPE_CHECKING:
     from ._spm_impl import channels, probe, read, sniff
@@ -114,13 +116,4 @@ def afmio_drivers() -> list[DriverSpec]:
     ]
 
 
-def __getattr__(name: str) -> Any:
-    # Everything but the declaration lives in _spm_impl, imported on first use.
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _spm_impl
-
-    try:
-        return getattr(_spm_impl, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = forward_to("afmio_builtins._spm_impl", __name__)
