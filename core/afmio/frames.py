@@ -39,6 +39,37 @@ class FrameSource(Protocol):
         ...
 
 
+class FrameSourceBase:
+    """Plumbing most file-backed sources share.
+
+    A subclass sets ``self._shape`` (and ``self._dtype`` when not float32) and implements
+    :meth:`read_frames`; ``shape``, ``dtype`` and a bounds-checked :meth:`read_frame`
+    come from here.
+    """
+
+    _shape: tuple[int, int, int]
+    _dtype: np.dtype = np.dtype(np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    def read_frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self._shape[0]:
+            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
+        return self.read_frames(index, index + 1)[0]
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
 class ArrayFrameSource:
     """A frame source over an array already in memory."""
 

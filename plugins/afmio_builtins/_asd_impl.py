@@ -16,6 +16,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import TruncatedFileError
+from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import check_allocation
 from afmio.metadata import build_frame_metadata
@@ -80,7 +81,7 @@ class _PositionedFile:
 
 
 # ---------------------------------------------------------------- frame source
-class AsdFrameSource:
+class AsdFrameSource(FrameSourceBase):
     """Frames of one channel of an ASD file, read with positioned reads and converted on access.
 
     Parameters
@@ -119,19 +120,6 @@ class AsdFrameSource:
         self._offset = np.float32(conversion.offset) if conversion.offset else None
         self._block = max(1, BLOCK_BYTES // header.frame_size)
         self._file = _PositionedFile(path)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.float32)
-
-    def read_frame(self, index: int) -> np.ndarray:
-        if not 0 <= index < self._shape[0]:
-            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
-        return self.read_frames(index, index + 1)[0]
 
     def read_frames(self, start: int, stop: int) -> np.ndarray:
         start, stop, _ = slice(start, stop).indices(self._shape[0])

@@ -17,6 +17,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import AfmioError, CorruptFileError, ReadError
+from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import natural_sort_key
 from afmio.metadata import build_frame_metadata
@@ -289,7 +290,7 @@ def _plan(f: Any, path: Path, channel: str | None) -> _Plan:
 
 
 # ---------------------------------------------------------------------- frames
-class _H5Frames:
+class _H5Frames(FrameSourceBase):
     """Frame source over one channel dataset; the HDF5 file stays open until close()."""
 
     def __init__(self, handle: Any, plan: _Plan, path: Path) -> None:
@@ -299,19 +300,6 @@ class _H5Frames:
         self._flip = not plan.info.reflect
         self._shape = (plan.n_frames, plan.info.jlength, plan.info.ilength)
         self._path = path
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.float32)
-
-    def read_frame(self, index: int) -> np.ndarray:
-        if not 0 <= index < self._shape[0]:
-            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
-        return self.read_frames(index, index + 1)[0]
 
     def read_frames(self, start: int, stop: int) -> np.ndarray:
         if self._file is None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import AfmioError, CorruptFileError, PathNotFoundError, TruncatedFileError
+from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import natural_sort_key
 from afmio.ioutil import progress as progress_bar
@@ -398,7 +399,7 @@ def _plan(path: Path, channel: str | None, show_progress: bool | None = False) -
 
 
 # ---------------------------------------------------------------------- frames
-class _JpkFrames:
+class _JpkFrames(FrameSourceBase):
     """Frame source over the planned files: each frame read from its file on demand."""
 
     def __init__(self, plan: _Plan, show_progress: bool | None) -> None:
@@ -407,19 +408,6 @@ class _JpkFrames:
         self._shape = (len(plan.frames), h, w)
         self._progress = show_progress
         self._desc = plan.path.name
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.float32)
-
-    def read_frame(self, index: int) -> np.ndarray:
-        if not 0 <= index < self._shape[0]:
-            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
-        return self.read_frames(index, index + 1)[0]
 
     def read_frames(self, start: int, stop: int) -> np.ndarray:
         start, stop, _ = slice(start, stop).indices(self._shape[0])
