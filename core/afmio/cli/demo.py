@@ -22,13 +22,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"written to {args.outdir}/ and read back")
     width = max((len(r.format) for r in results), default=6)
     for r in results:
-        status = "ok  " if r.ok else "FAIL"
+        status = "skip" if r.skipped else "ok  " if r.ok else "FAIL"
         print(f"  {status} {r.format:<{width}} {r.size_bytes:>10,} bytes  {r.round_trip:<14} {r.path}")
     failed = [r for r in results if not r.ok]
-    exact = [r for r in results if r.ok and r.round_trip != "write-only"]
+    skipped = [r for r in results if r.skipped]
+    exact = [r for r in results if r.ok and not r.skipped and r.round_trip != "write-only"]
     written = [r for r in results if r.ok and r.round_trip == "write-only"]
     print(f"{len(exact)} format(s) read back identical, {len(written)} write-only format(s) written, "
-          f"{len(failed)} failed")
+          f"{len(failed)} failed" + (f", {len(skipped)} skipped (optional extras not installed)" if skipped else ""))
     if exact and not failed:
         say(f"next: afmio info {exact[0].path}   (afmio --help lists every command)")
     return EXIT_ERROR if failed or not results else 0
