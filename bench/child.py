@@ -132,10 +132,20 @@ def _preimport(names: list[str]) -> None:
 
 
 def _afmio() -> Any:
-    """afmio with its registry discovered: the plugin scan is start-up, timed elsewhere."""
+    """afmio with its registry discovered and its drivers' code imported.
+
+    Discovery and imports are start-up, timed elsewhere; built-in drivers import their
+    implementation module on first use, so that happens here, as playNano's imports do.
+    """
     import afmio
 
-    afmio.registry.formats()
+    for driver in afmio.registry.drivers():
+        for role in ("read", "write", "sniff"):
+            if driver.can(role):
+                try:
+                    driver.function(role)
+                except Exception:  # an optional extra missing: that case is skipped anyway
+                    pass
     return afmio
 
 
