@@ -125,3 +125,27 @@ def test_not_an_ome_zarr(tmp_path):
     bad_zip.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(afmio.AfmioError):
         afmio.load(bad_zip)
+
+
+def test_zip_directory_claiming_more_than_the_file_is_refused(tmp_path):
+    # Fuzz finding: a member's compressed size raised to 84 MB made zipfile allocate 84 MB
+    # to read a 2 KB member of a 20 KB file. Now refused before zarr touches the archive.
+    import struct
+    import zipfile
+
+    path = tmp_path / "m.ome.zarr.zip"
+    afmio.save(_full_stack(), path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        member = zf.getinfo(".zattrs")
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        name_len = struct.unpack_from("<H", data, central + 28)[0]
+        if data[central + 46 : central + 46 + name_len] == b".zattrs":
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    assert central >= 0 and member.compress_size < 1 << 20
+    struct.pack_into("<I", data, central + 20, 0x05000000 + member.compress_size)  # compressed size
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=r"claims .* beyond the"):
+        afmio.load(path)

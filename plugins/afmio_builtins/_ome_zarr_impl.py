@@ -53,10 +53,36 @@ def _open_store(path: Path, mode: Literal["r", "w"]) -> Any:
     if _is_zip(path):
         from zarr.storage import ZipStore
 
+        if mode == "r":
+            _check_zip_directory(path)
         return ZipStore(path, mode=mode)
     from zarr.storage import LocalStore
 
     return LocalStore(path, read_only=mode == "r")
+
+
+def _check_zip_directory(path: Path) -> None:
+    """Refuse a zip whose directory promises members larger than the file.
+
+    zipfile sizes its read buffer from the directory, so a damaged size field would make
+    reading one small member allocate whatever the field says.
+    """
+    import zipfile
+
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except Exception as exc:  # zipfile raises several types for damaged archives
+        raise CorruptFileError(path, f"damaged zip archive: {type(exc).__name__}: {exc}") from exc
+    for info in infos:
+        if info.compress_size > size or info.header_offset + info.compress_size > size:
+            raise CorruptFileError(
+                path, f"zip member {info.filename!r} claims {info.compress_size} bytes at offset "
+                f"{info.header_offset}, beyond the {size}-byte file"
+            )
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise CorruptFileError(path, f"zip member {info.filename!r} is stored but its sizes disagree")
 
 
 def _close(store: Any) -> None:
@@ -265,6 +291,8 @@ def _open(path: Path) -> tuple[Any, Any, dict[str, Any]]:
     zarr = _zarr()
     try:
         store = _open_store(path, "r")
+    except CorruptFileError:
+        raise
     except Exception as exc:  # zipfile and zarr raise many types for a damaged store
         raise CorruptFileError(path, f"cannot open the store: {type(exc).__name__}: {exc}") from exc
     try:
