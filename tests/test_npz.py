@@ -276,3 +276,25 @@ def test_parallel_deflate_is_one_valid_stream(tmp_path):
     assert body[-stack.data.nbytes :] == stack.data.tobytes()
     with np.load(out, allow_pickle=False) as arrs:
         assert np.array_equal(arrs["data"], stack.data)
+
+
+def test_zip_directory_sizes_beyond_the_file_are_refused(tmp_path):
+    # A damaged directory must not decide an allocation: sizes are checked against the file.
+    import struct
+
+    from afmio.synthetic import synthetic_stack
+
+    path = tmp_path / "b.npz"
+    afmio.save(synthetic_stack(3, 8, 8), path)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + name_len] == b"data.npy":
+            break
+        at = data.find(b"PK\x01\x02", at + 4)
+    assert at >= 0
+    struct.pack_into("<II", data, at + 20, 0x7FFF0000, 0x7FFF0000)  # compressed and uncompressed size
+    path.write_bytes(bytes(data))
+    with pytest.raises(afmio.AfmioError, match="beyond the"):
+        afmio.load(path)

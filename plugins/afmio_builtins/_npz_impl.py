@@ -43,11 +43,19 @@ _CHUNK = 1 << 18  # ZipExtFile.read concatenates; small reads stay linear
 class _Member:
     """One ``.npy`` member: its header, and a way to read its body."""
 
-    def __init__(self, path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    def __init__(self, path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int) -> None:
         self.path, self.zf, self.info = path, zf, info
         self.key = info.filename[:-4]
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise CorruptFileError(path, f"member {info.filename!r} uses unsupported ZIP compression")
+        # The directory's sizes decide how much is allocated: check them against the file.
+        if info.header_offset + info.compress_size > archive_size:
+            raise TruncatedFileError(
+                path, f"member {info.filename!r} claims {info.compress_size} bytes at offset "
+                f"{info.header_offset}, beyond the {archive_size}-byte file"
+            )
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise CorruptFileError(path, f"member {info.filename!r} is stored but its two sizes disagree")
         if (
             info.compress_type == zipfile.ZIP_DEFLATED
             and info.file_size > _MAX_INFLATE_RATIO * info.compress_size + (1 << 20)
@@ -211,9 +219,10 @@ def _open_zip(path: Path) -> Iterator[tuple[zipfile.ZipFile, dict[str, _Member]]
         raise TruncatedFileError(path, f"the ZIP directory is damaged: {exc}") from None
     try:
         members = {}
+        archive_size = os.fstat(zf.fp.fileno()).st_size if zf.fp is not None else os.path.getsize(path)
         for info in zf.infolist():
             if info.filename.endswith(".npy"):
-                member = _Member(path, zf, info)
+                member = _Member(path, zf, info, archive_size)
                 members[member.key] = member
         yield zf, members
     except zipfile.BadZipFile as exc:
