@@ -20,6 +20,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, ReadError, TruncatedFileError
+from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
@@ -168,7 +169,7 @@ class _Member:
             return dtype, shape
 
 
-class NpyFrameSource:
+class NpyFrameSource(FrameSourceBase):
     """Frames of an uncompressed ``data.npy`` member, read from the file on demand.
 
     Lazy reads skip the ZIP CRC check (it covers the whole member); an eager load checks it.
@@ -179,14 +180,6 @@ class NpyFrameSource:
         self._path, self._fh, self._offset = path, handle, offset
         self._dtype, self._shape = dtype, shape
         self._frame_bytes = int(shape[1]) * int(shape[2]) * dtype.itemsize
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
 
     def read_frames(self, start: int, stop: int) -> np.ndarray:
         start, stop, _ = slice(start, stop).indices(self._shape[0])

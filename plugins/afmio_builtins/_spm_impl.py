@@ -23,6 +23,7 @@ from afmio.errors import (
     PathNotFoundError,
     UnsupportedFormatError,
 )
+from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import check_allocation, natural_sort_key, progress, read_exact
 from afmio.metadata import build_frame_metadata
@@ -336,21 +337,13 @@ def _convert_into(f: _Frame, out: np.ndarray) -> None:
     np.multiply(raw[::-1], out.dtype.type(f.z.factor), out=out, dtype=out.dtype)
 
 
-class _FolderSource:
+class _FolderSource(FrameSourceBase):
     """A frame source reading one file per frame on demand."""
 
     def __init__(self, frames: list[_Frame], shape: tuple[int, int], dtype: np.dtype) -> None:
         self._frames = frames
         self._shape = (len(frames), *shape)
         self._dtype = np.dtype(dtype)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self._shape  # type: ignore[return-value]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
 
     def read_frame(self, index: int) -> np.ndarray:
         if not 0 <= index < self._shape[0]:
