@@ -30,6 +30,7 @@ from afmio.metadata import make_json_safe
 from afmio.stack import AFMImageStack
 
 from . import _bundle
+from ._units import nm_per_unit
 
 __all__ = ["TiffFrameSource", "channels", "probe", "read", "sniff", "write"]
 
@@ -45,11 +46,14 @@ _MAX_TAG_PIXEL_NM = 10_000.0
 #: Largest expansion a compressed TIFF page is believed to have (deflate's ~1032:1).
 _MAX_EXPANSION = 1100
 
-#: nm per unit for OME length units and ImageJ unit spellings.
-_LENGTH_NM = {
-    "m": 1e9, "dm": 1e8, "cm": 1e7, "mm": 1e6, "µm": 1e3, "μm": 1e3, "um": 1e3, "micron": 1e3,
-    "microns": 1e3, "nm": 1.0, "nanometer": 1.0, "pm": 1e-3, "å": 0.1, "Å": 0.1, "angstrom": 0.1,
-}
+#: Length words ImageJ and OME use besides SI symbols (those go through ``_units``).
+_LENGTH_WORDS_NM = {"micron": 1e3, "microns": 1e3, "nanometer": 1.0, "å": 0.1, "angstrom": 0.1}
+
+
+def _nm_per(unit: str) -> float | None:
+    """nm in one ``unit`` (OME and ImageJ spellings), or None for anything else."""
+    text = unit.strip()
+    return _LENGTH_WORDS_NM.get(text.lower()) or nm_per_unit(text) or nm_per_unit(text.lower())
 #: seconds per unit for OME time units.
 _TIME_S = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
 
@@ -169,7 +173,7 @@ def _length_nm(value: str | None, unit: str | None) -> float | None:
         number = float(value)
     except ValueError:
         return None
-    factor = _LENGTH_NM.get((unit or "µm").strip(), _LENGTH_NM.get((unit or "").strip().lower()))
+    factor = _nm_per(unit or "µm")
     if factor is None or not math.isfinite(number) or number <= 0:
         return None
     return number * factor
@@ -225,7 +229,7 @@ def _resolution_nm(page: Any, imagej: dict[str, Any] | None) -> tuple[float | No
     if isinstance(ij_unit, str):
         # ImageJ keeps the length unit in its description and the resolution in pixels per unit.
         text = ij_unit.strip().replace("\\u00B5", "µ")
-        factor = _LENGTH_NM.get(text, _LENGTH_NM.get(text.lower()))
+        factor = _nm_per(text)
         if factor is not None:
             x, y, how = factor / xres, factor / yres, f"ImageJ unit {ij_unit!r} and resolution tags"
         else:
