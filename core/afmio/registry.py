@@ -395,7 +395,10 @@ class Registry:
         suffix = full_suffix(target, driver.spec.extensions)
         if _accepts(driver.function("write"), "target"):
             options = {**options, "target": target}  # the final name, for writers that name files after it
-        with atomic_output(target, suffix, overwrite=overwrite, folder=driver.spec.kind == "folder") as tmp:
+        # A folder driver writes a folder, except to a name that is one of its member files
+        # (``scan.gwy`` for a frame-per-file format): that is a single-file output.
+        folder = driver.spec.kind == "folder" and not driver.member_match(target.name)
+        with atomic_output(target, suffix, overwrite=overwrite, folder=folder) as tmp:
             self._call(driver, "write", target, source, tmp, **options)
         return target
 

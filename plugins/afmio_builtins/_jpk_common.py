@@ -19,7 +19,7 @@ import numpy as np
 
 from afmio.stack import normalize_z_unit
 
-from ._units import nm_per_unit
+from afmio.units import nm_per_unit
 
 __all__ = [
     "MAX_DEFLATE_RATIO",

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from afmio.errors import CorruptFileError, TruncatedFileError, UnsupportedFormatError
 
-from ._units import preferred, si_factor
+from afmio.units import preferred, si_factor
 
 __all__ = [
     "MAGIC",

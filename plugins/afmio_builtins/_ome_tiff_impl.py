@@ -30,7 +30,7 @@ from afmio.metadata import make_json_safe
 from afmio.stack import AFMImageStack
 
 from . import _bundle
-from ._units import nm_per_unit
+from afmio.units import nm_per_unit
 
 __all__ = ["TiffFrameSource", "channels", "probe", "read", "sniff", "write"]
 

@@ -1,0 +1,592 @@
+"""Frame-per-file formats: one image per file, and a folder of such files is a video.
+
+Many AFM formats store one scan per file (WSxM, Gwyddion, NanoScope, JPK, GSF, ...);
+a video is a folder of them. A format author writes only the byte codec, a
+:class:`FrameCodec` subclass, and :class:`FramePerFileDriver` turns it into the
+``read`` / ``probe`` / ``channels`` / ``sniff`` / ``write`` functions a
+:class:`~afmio.DriverSpec` names::
+
+    # my_plugin/wsxm.py
+    from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, ImageInfo
+
+    class WsxmCodec(FrameCodec):
+        format_name = "WSxM"
+        member_patterns = ("*.stp", "*.top")
+
+        def read_header(self, path): ...      # -> FrameHeader (no pixels read)
+        def read_image(self, header, image): ...  # -> 2-D array in image.z_unit
+
+    driver = FramePerFileDriver(WsxmCodec())
+    read, probe, channels, sniff = driver.read, driver.probe, driver.channels, driver.sniff
+
+and declares ``DriverSpec(name="wsxm", kind="folder", extensions=(".stp", ".top"),
+member_patterns=("*.stp", "*.top"), read="my_plugin.wsxm:read", ..., lazy=True)``.
+
+What the base decides, the same way for every such format:
+
+Members
+    A folder's members are its regular, non-hidden files whose names match the
+    codec's ``member_patterns`` (case-insensitive). A member whose header reader
+    raises :class:`~afmio.UnsupportedFormatError` ("not mine") is skipped with a
+    warning and listed in ``acquisition["skipped_files"]``.
+Order
+    By the headers' start times when every member has one (``start_epoch_s``, then
+    ``relative_time_s``, then the name), else natural name order (``frame2``
+    before ``frame10``). ``acquisition["frame_order"]`` says which.
+Channel
+    Chosen once, from the first member: ``channel=None`` or ``"height"`` takes the
+    codec's ``default_order`` (case-insensitive), else the header's
+    ``default_channel``, else the first image; other names match without regard
+    to case or through the codec's ``aliases``. Every member must hold it.
+Consistency
+    Every frame must have the shape and the value unit of the majority; the odd
+    file is named in the :class:`~afmio.CorruptFileError`.
+Timing
+    ``relative_time_s`` on every header gives timestamps (differences to frame 0)
+    and durations (to the next frame); else ``start_epoch_s`` on every header does
+    the same; else the headers' ``frame_duration_s`` are summed; else timestamps
+    are unknown (None). ``frame_duration_s`` from the header wins over the
+    difference to the next frame. ``acquisition["timing_source"]`` says which.
+Writing
+    A target whose name matches a member pattern (``scan.gwy``) receives a
+    one-frame stack as one file; any other target (give ``format=``) becomes a
+    folder of ``<folder name>_00000<ext>``, ``..._00001<ext>``, one file per frame,
+    written by the codec's :meth:`FrameCodec.write_image`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .channels import DEFAULT_CHANNEL_ORDER, select_channel
+from .errors import (
+    ChannelNotFoundError,
+    CorruptFileError,
+    PathNotFoundError,
+    UnsupportedFormatError,
+    WriteError,
+)
+from .frames import FrameSourceBase
+from .hookspecs import ProbeResult
+from .ioutil import check_allocation, natural_sort_key, progress
+from .metadata import build_frame_metadata
+from .stack import AFMImageStack
+
+__all__ = [
+    "FrameCodec",
+    "FrameHeader",
+    "FramePerFileDriver",
+    "FrameToWrite",
+    "ImageInfo",
+]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One channel image of one file, as its header describes it (no pixels read).
+
+    Attributes
+    ----------
+    channel : str
+        The channel name as the file spells it.
+    shape : tuple of int
+        ``(rows, cols)`` of the image as :meth:`FrameCodec.read_image` returns it.
+    pixel_size_nm : float
+        nm per pixel along x (columns).
+    pixel_size_y_nm : float or None
+        nm per pixel along y (rows); None means square pixels.
+    z_unit : str
+        Unit of the values ``read_image`` returns: ``"nm"`` for lengths (convert
+        them), ``"V"``, ``"deg"``, or the file's own spelling.
+    facts : mapping
+        Per-image facts (scale factors, data type, offsets) put into
+        ``acquisition`` for the channel that is loaded. JSON-friendly values.
+    """
+
+    channel: str
+    shape: tuple[int, int]
+    pixel_size_nm: float
+    pixel_size_y_nm: float | None = None
+    z_unit: str = "nm"
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FrameHeader:
+    """What one file's header says: its images and, where known, when it was taken.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    images : list of ImageInfo
+        One per channel (and direction, when the format stores both), in file order.
+    default_channel : str or None
+        What the file itself marks as its main image; None lets the base choose.
+    start_epoch_s : float or None
+        POSIX time (seconds, UTC) at which the frame started, when the header says.
+    relative_time_s : float or None
+        Seconds from some origin shared by the files of one recording (NanoScope's
+        ``Relative frame time``); preferred over ``start_epoch_s`` for timing.
+    frame_duration_s : float or None
+        How long the frame took to scan.
+    line_rate : float or None
+        Lines per second.
+    scan_direction : str or None
+        ``"topDown"``, ``"bottomUp"`` or the file's own word.
+    acquisition : dict
+        Instrument facts from this file (JSON-friendly); the first frame's go into
+        the stack's ``acquisition``.
+    private : object
+        The codec's own parsed state (offsets, data types), handed back to
+        :meth:`FrameCodec.read_image`; never shown to users.
+    """
+
+    path: Path
+    images: list[ImageInfo]
+    default_channel: str | None = None
+    start_epoch_s: float | None = None
+    relative_time_s: float | None = None
+    frame_duration_s: float | None = None
+    line_rate: float | None = None
+    scan_direction: str | None = None
+    acquisition: dict[str, Any] = field(default_factory=dict)
+    private: Any = None
+
+    def channel_names(self) -> list[str]:
+        """Channel names in file order, each once."""
+        return list(dict.fromkeys(im.channel for im in self.images))
+
+    def image(self, channel: str) -> ImageInfo:
+        """The image of ``channel`` (exact spelling)."""
+        for im in self.images:
+            if im.channel == channel:
+                return im
+        raise ChannelNotFoundError(self.path, channel, self.channel_names())
+
+
+@dataclass(frozen=True)
+class FrameToWrite:
+    """What :meth:`FrameCodec.write_image` gets besides the pixels of one frame."""
+
+    index: int
+    n_frames: int
+    channel: str
+    pixel_size_nm: float
+    pixel_size_y_nm: float
+    z_unit: str
+    metadata: Mapping[str, Any]
+    acquisition: Mapping[str, Any]
+
+
+class FrameCodec:
+    """The byte codec of a one-image-per-file format; subclass and fill in.
+
+    Class attributes
+    ----------------
+    format_name : str
+        Human name used in messages (``"WSxM"``).
+    member_patterns : tuple of str
+        Globs over file names that a folder of this format holds (``"*.stp"``).
+    default_order : tuple of str
+        Channel names tried, in order, for ``channel=None`` / ``"height"``.
+    aliases : mapping of str to str
+        Extra lower-case names mapped to a channel name the files use.
+    write_extension : str or None
+        Extension of the files written into a folder (``".gwy"``); None when the
+        codec cannot write.
+    """
+
+    format_name: ClassVar[str] = "frame-per-file"
+    member_patterns: ClassVar[tuple[str, ...]] = ()
+    default_order: ClassVar[tuple[str, ...]] = DEFAULT_CHANNEL_ORDER
+    aliases: ClassVar[Mapping[str, str]] = {}
+    write_extension: ClassVar[str | None] = None
+
+    def sniff(self, path: Path) -> bool | None:
+        """Cheap content check of one file: True mine, False not mine, None cannot tell."""
+        return None
+
+    def read_header(self, path: Path) -> FrameHeader:
+        """Parse one file's header; raise ``UnsupportedFormatError`` when it is not this format."""
+        raise NotImplementedError
+
+    def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
+        """Return ``image``'s values as a 2-D array of ``image.shape`` in ``image.z_unit``.
+
+        Rows in afmio's orientation (row 0 is the top row as Gwyddion shows it;
+        document the rule in the driver's docstring). Any float or integer dtype;
+        the base casts into the stack's dtype.
+        """
+        raise NotImplementedError
+
+    def write_image(self, path: Path, frame: np.ndarray, info: FrameToWrite) -> None:
+        """Write one frame to ``path`` (only for codecs with a ``write_extension``)."""
+        raise NotImplementedError(f"{self.format_name} files cannot be written")
+
+
+@dataclass
+class _Scan:
+    """The input's files in frame order with the one image chosen in each."""
+
+    source: Path
+    headers: list[FrameHeader]
+    images: list[ImageInfo]
+    skipped: list[str]
+    order: str
+
+
+class _FileFrames(FrameSourceBase):
+    """A lazy frame source reading one file per frame on demand (no handle kept open)."""
+
+    def __init__(self, codec: FrameCodec, scan: _Scan, dtype: np.dtype) -> None:
+        self._codec = codec
+        self._scan = scan
+        self._shape = (len(scan.headers), *scan.images[0].shape)
+        self._dtype = dtype
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self._shape[0])
+        stop = max(start, stop)
+        out = np.empty((stop - start, *self._shape[1:]), self._dtype)
+        for i in range(start, stop):
+            _read_into(self._codec, self._scan.headers[i], self._scan.images[i], out[i - start])
+        return out
+
+
+def _read_into(codec: FrameCodec, header: FrameHeader, image: ImageInfo, out: np.ndarray) -> None:
+    values = np.asarray(codec.read_image(header, image))
+    if values.shape != image.shape:
+        raise CorruptFileError(
+            header.path,
+            f"image {image.channel!r} holds {values.shape} values but its header says {image.shape}",
+        )
+    out[...] = values
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, not {dt}")
+    return dt
+
+
+class FramePerFileDriver:
+    """The driver functions of a frame-per-file format, built from its codec.
+
+    Parameters
+    ----------
+    codec : FrameCodec
+        The format's byte codec.
+    """
+
+    def __init__(self, codec: FrameCodec) -> None:
+        self.codec = codec
+
+    # ------------------------------------------------------------------ members
+    def is_member(self, name: str) -> bool:
+        """True when a file called ``name`` belongs to a folder of this format."""
+        lowered = name.lower()
+        return not name.startswith(".") and any(
+            fnmatch.fnmatchcase(lowered, p.lower()) for p in self.codec.member_patterns
+        )
+
+    def members(self, folder: Path) -> list[Path]:
+        """The folder's member files in natural name order."""
+        try:
+            with os.scandir(folder) as entries:
+                found = [Path(e.path) for e in entries if self.is_member(e.name) and e.is_file()]
+        except OSError as exc:
+            raise PathNotFoundError(folder, f"cannot list folder: {exc.strerror or exc}") from exc
+        return sorted(found, key=lambda p: natural_sort_key(p.name))
+
+    # ------------------------------------------------------------------ scanning
+    def _choose_channel(self, header: FrameHeader, requested: str | None) -> str:
+        available = header.channel_names()
+        if requested is not None and requested.strip() in available:
+            return requested.strip()  # an exact spelling beats the "height" alias
+        order = tuple(self.codec.default_order)
+        if header.default_channel in available:
+            order = (*order, header.default_channel)  # type: ignore[arg-type]
+        return select_channel(header.path, available, requested, aliases=dict(self.codec.aliases), order=order)
+
+    def _headers(self, path: Path) -> tuple[list[FrameHeader], list[str]]:
+        if not path.exists():
+            raise PathNotFoundError(path)
+        if not path.is_dir():
+            return [self.codec.read_header(path)], []
+        members = self.members(path)
+        patterns = ", ".join(self.codec.member_patterns)
+        if not members:
+            raise UnsupportedFormatError(
+                f"{path}: no {self.codec.format_name} files in the folder (names matching {patterns})", path=path
+            )
+        headers: list[FrameHeader] = []
+        skipped: list[str] = []
+        for member in progress(members, total=len(members), desc=f"{self.codec.format_name} headers"):
+            try:
+                headers.append(self.codec.read_header(member))
+            except UnsupportedFormatError:
+                skipped.append(member.name)
+        if skipped:
+            listed = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            if not headers:
+                raise UnsupportedFormatError(
+                    f"{path}: none of the {len(members)} files matching {patterns} is a "
+                    f"{self.codec.format_name} file: {listed}",
+                    path=path,
+                )
+            warnings.warn(
+                f"{path}: skipped {len(skipped)} file(s) that are not {self.codec.format_name} files: {listed}",
+                UserWarning,
+                stacklevel=4,
+            )
+        return headers, skipped
+
+    def scan(self, path: Path, channel: str | None = None) -> _Scan:
+        """Read every member's header, order the frames and choose the channel once."""
+        headers, skipped = self._headers(path)
+        headers, order = _order(headers) if path.is_dir() else (headers, "single file")
+        chosen = self._choose_channel(headers[0], channel)
+        images = []
+        for header in headers:
+            if chosen not in header.channel_names():
+                raise ChannelNotFoundError(header.path, chosen, header.channel_names())
+            images.append(header.image(chosen))
+        _check_consistent(headers, images)
+        return _Scan(path, headers, images, skipped, order)
+
+    # ------------------------------------------------------------------ roles
+    def sniff(self, path: Path) -> bool | None:
+        """A file: the codec's answer. A folder: True when a member is recognised."""
+        p = Path(path)
+        if not p.is_dir():
+            return self.codec.sniff(p)
+        answers = []
+        for member in self.members(p)[:8]:  # a few members tell; a folder may hold thousands
+            answer = self.codec.sniff(member)
+            if answer:
+                return True
+            answers.append(answer)
+        if not answers:
+            return None
+        return False if all(a is False for a in answers) else None
+
+    def channels(self, path: Path) -> list[str]:
+        """Channel names of the file, or of the first member of a folder."""
+        p = Path(path)
+        headers, _ = self._headers(p) if not p.is_dir() else self._first_header(p)
+        return headers[0].channel_names()
+
+    def _first_header(self, folder: Path) -> tuple[list[FrameHeader], list[str]]:
+        for member in self.members(folder):
+            try:
+                return [self.codec.read_header(member)], []
+            except UnsupportedFormatError:
+                continue
+        raise UnsupportedFormatError(f"{folder}: no {self.codec.format_name} files in the folder", path=folder)
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Headers only: frames, shape, channels, pixel sizes, unit and times."""
+        scan = self.scan(Path(path))
+        meta, timing = _frame_metadata(scan)
+        first = scan.images[0]
+        stamps = [m["timestamp"] for m in meta]
+        return ProbeResult(
+            n_frames=len(scan.headers),
+            frame_shape=first.shape,
+            channels=scan.headers[0].channel_names(),
+            default_channel=first.channel,
+            pixel_size_nm=first.pixel_size_nm,
+            pixel_size_y_nm=first.pixel_size_y_nm or first.pixel_size_nm,
+            z_unit=first.z_unit,
+            frame_times=None if any(t is None for t in stamps) else [float(t) for t in stamps],
+            acquisition=_acquisition(scan, timing),
+        )
+
+    def read(
+        self,
+        path: Path,
+        *,
+        channel: str | None = None,
+        lazy: bool = False,
+        dtype: Any = np.float32,
+    ) -> AFMImageStack:
+        """Read one file as a one-frame stack, or a folder of files as a video.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            A file of the format, or a folder of them.
+        channel : str, optional
+            Channel name (case-insensitive); None or ``"height"`` for the default.
+        lazy : bool
+            Read each frame's file only when the frame is asked for.
+        dtype : float32 or float64
+            Element type of the values.
+        """
+        p = Path(path)
+        out_dtype = _float_dtype(dtype)
+        scan = self.scan(p, channel)
+        meta, timing = _frame_metadata(scan)
+        first = scan.images[0]
+        source = _FileFrames(self.codec, scan, out_dtype)
+        data: Any = source
+        if not lazy:
+            n, (rows, cols) = len(scan.headers), first.shape
+            on_disk = sum(_size(h.path) for h in scan.headers)
+            check_allocation(p, n * rows * cols * out_dtype.itemsize, f"{n} frames of {rows} x {cols}", on_disk)
+            data = np.empty((n, rows, cols), out_dtype)
+            frames = progress(range(n), total=n, desc=f"{self.codec.format_name} frames")
+            for i in frames:
+                _read_into(self.codec, scan.headers[i], scan.images[i], data[i])
+        stack = AFMImageStack(
+            data,
+            first.pixel_size_nm,
+            first.channel,
+            str(p),
+            meta,
+            pixel_size_y_nm=first.pixel_size_y_nm,
+            z_unit=first.z_unit,
+        )
+        stack.provenance["acquisition"] = _acquisition(scan, timing)
+        return stack
+
+    def writes_single_file(self, target: Path) -> bool:
+        """True when ``target`` names one file of the format rather than a folder."""
+        return self.is_member(target.name)
+
+    def write(self, stack: AFMImageStack, path: Path, *, target: Path | None = None) -> None:
+        """Write one file (a one-frame stack) or a folder with one file per frame.
+
+        ``path`` is where to write now (the registry's temporary name); ``target`` is
+        the final name, which decides between a file and a folder and names the
+        folder's files.
+        """
+        final = Path(target) if target is not None else Path(path)
+        ext = self.codec.write_extension
+        if ext is None:
+            raise WriteError(final, f"{self.codec.format_name} files cannot be written")
+        n = stack.n_frames
+        if self.writes_single_file(final):
+            if n != 1:
+                raise WriteError(
+                    final,
+                    f"a {ext} file holds one frame but the stack has {n}; save to a folder instead "
+                    f"(a path without {ext!r}, with format= naming this format)",
+                )
+            self.codec.write_image(Path(path), np.asarray(stack.get_frame(0)), _frame_info(stack, 0))
+            return
+        folder = Path(path)
+        folder.mkdir(parents=False, exist_ok=True)
+        stem = final.name
+        for i, frame in enumerate(progress(stack.iter_frames(), total=n, desc=f"{self.codec.format_name} files")):
+            self.codec.write_image(folder / f"{stem}_{i:05d}{ext}", np.asarray(frame), _frame_info(stack, i))
+
+
+# --------------------------------------------------------------------------- helpers
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _order(headers: list[FrameHeader]) -> tuple[list[FrameHeader], str]:
+    """By header start time when every file has one, else natural name order."""
+    by_name = sorted(headers, key=lambda h: natural_sort_key(h.path.name))
+    if all(h.start_epoch_s is not None for h in by_name):
+        rel = all(h.relative_time_s is not None for h in by_name)
+        ordered = sorted(
+            by_name,
+            key=lambda h: (h.start_epoch_s, h.relative_time_s if rel else 0.0),  # stable: ties keep name order
+        )
+        return ordered, "header time"
+    if all(h.relative_time_s is not None for h in by_name):
+        return sorted(by_name, key=lambda h: h.relative_time_s), "relative frame time"  # type: ignore[arg-type,return-value]
+    return by_name, "natural name order"
+
+
+def _majority(values: Sequence[Any]) -> Any:
+    return Counter(values).most_common(1)[0][0]
+
+
+def _check_consistent(headers: list[FrameHeader], images: list[ImageInfo]) -> None:
+    """Every frame has the majority's shape and unit; the odd file is named."""
+    for what, key in (("shape", lambda im: im.shape), ("value unit", lambda im: im.z_unit)):
+        expected = _majority([key(im) for im in images])
+        for header, im in zip(headers, images):
+            if key(im) != expected:
+                raise CorruptFileError(
+                    header.path,
+                    f"image {im.channel!r} has {what} {key(im)!r} but the other frames have {expected!r}; "
+                    "every frame of a folder must match",
+                )
+
+
+def _timing(scan: _Scan) -> tuple[list[float | None], list[float | None], str]:
+    headers = scan.headers
+    n = len(headers)
+    declared = [h.frame_duration_s for h in headers]
+    for attr, source in (("relative_time_s", "relative frame time"), ("start_epoch_s", "header start time")):
+        starts = [getattr(h, attr) for h in headers]
+        if all(s is not None for s in starts):
+            stamps: list[float | None] = [s - starts[0] for s in starts]
+            gaps: list[float | None] = [b - a for a, b in zip(starts, starts[1:])] + [None]
+            durations = [d if d is not None else g for d, g in zip(declared, gaps)]
+            return stamps, durations, source
+    if all(d is not None for d in declared):
+        cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(declared[:-1], dtype=float))])
+        return [float(t) for t in cumulative], declared, "frame durations"
+    return [None] * n, declared, "unknown (no times in the headers)"
+
+
+def _frame_metadata(scan: _Scan) -> tuple[list[dict[str, Any]], str]:
+    stamps, durations, source = _timing(scan)
+    meta = []
+    for header, image, ts, dur in zip(scan.headers, scan.images, stamps, durations):
+        epoch = header.start_epoch_s
+        meta.append(
+            build_frame_metadata(
+                timestamp=ts,
+                frame_pixel_size_nm=image.pixel_size_nm,
+                frame_duration_s=dur,
+                start_epoch_ms=None if epoch is None else epoch * 1000.0,
+                scan_direction=header.scan_direction,
+                line_rate=header.line_rate,
+            )
+        )
+    return meta, source
+
+
+def _acquisition(scan: _Scan, timing_source: str) -> dict[str, Any]:
+    first_header, first_image = scan.headers[0], scan.images[0]
+    acq: dict[str, Any] = dict(first_header.acquisition)
+    acq.update({f"channel_{k}": v for k, v in first_image.facts.items()})
+    acq["frame_order"] = scan.order
+    acq["timing_source"] = timing_source
+    acq["files"] = [h.path.name for h in scan.headers]
+    if scan.skipped:
+        acq["skipped_files"] = list(scan.skipped)
+    return acq
+
+
+def _frame_info(stack: AFMImageStack, index: int) -> FrameToWrite:
+    return FrameToWrite(
+        index=index,
+        n_frames=stack.n_frames,
+        channel=stack.channel,
+        pixel_size_nm=float(stack.scaling_for_frame(index) or stack.pixel_size_nm),
+        pixel_size_y_nm=float(stack.pixel_size_y_nm),
+        z_unit=stack.z_unit,
+        metadata=dict(stack.frame_metadata[index]),
+        acquisition=dict(stack.acquisition),
+    )
