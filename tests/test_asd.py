@@ -16,11 +16,12 @@ from afmio import (
     FRAME_METADATA_KEYS,
     ChannelNotFoundError,
     CorruptFileError,
-    Registry,
     TruncatedFileError,
     UnsupportedFormatError,
 )
 from afmio.metadata import make_json_safe
+from afmio.testing import make_registry
+from afmio_builtins.catalog import builtin
 from afmio_testdata.asd_writer import levels_to_values, write_asd
 
 SAMPLE0 = "asd/asd_sample_0.asd"
@@ -30,7 +31,7 @@ SAMPLE2CH = "asd/202110200146.asd"
 @pytest.fixture
 def reg():
     """A registry holding only the ASD driver."""
-    return Registry([("asd", asd)])
+    return make_registry(builtin("asd"))
 
 
 def _levels(shape, seed=0, top=4096):

@@ -1,8 +1,8 @@
-"""Built-in driver modules stay cheap to import; their functions load on first use.
+"""Listing formats imports only the built-ins' table; a format's module loads on first use.
 
-``afmio.registry.formats()`` imports every driver module for its ``afmio_drivers()``
-declaration, so each module keeps only that at its top and forwards everything else
-to a private implementation module.
+``afmio.registry.formats()`` imports :mod:`afmio_builtins.catalog` (one table of
+declarations) and nothing else of the built-ins, so no driver implementation, no heavy
+library and no picture code is imported to list formats.
 """
 
 from __future__ import annotations
@@ -12,21 +12,20 @@ import inspect
 import subprocess
 import sys
 
-import pytest
-
 import afmio
 
-DRIVER_MODULES = ("npz", "hdf5", "ome_tiff", "asd", "jpk", "h5jpk", "spm", "gif", "media", "ome_zarr")
-
-# stdlib and afmio modules the drivers use only when reading or writing
+# stdlib, third-party and afmio modules the drivers use only when reading or writing
 HEAVY = (
+    "h5py",
+    "tifffile",
+    "PIL",
+    "matplotlib",
     "zipfile",
     "xml.etree.ElementTree",
     "concurrent.futures",
     "fractions",
     "pickletools",
     "json",
-    "afmio.render",
     "afmio.channels",
 )
 
@@ -37,41 +36,32 @@ def _modules_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_formats_imports_no_driver_implementation():
+def test_formats_imports_only_the_catalog():
     loaded = _modules_after("import afmio; afmio.registry.formats()")
-    private = sorted(m for m in loaded if m.startswith("afmio_builtins._"))
-    assert private == []
+    builtins = sorted(m for m in loaded if m.startswith("afmio_builtins"))
+    assert builtins == ["afmio_builtins", "afmio_builtins.catalog"]
     assert [m for m in HEAVY if m in loaded] == []
-    # the declarations themselves were imported
-    assert {f"afmio_builtins.{m}" for m in DRIVER_MODULES} <= loaded
 
 
-@pytest.mark.parametrize("module", ["spm", "asd", "npz"])
-def test_declaration_module_does_not_import_its_implementation(module):
-    loaded = _modules_after(f"import afmio_builtins.{module}")
-    assert f"afmio_builtins._{module}_impl" not in loaded
-
-
-def test_declared_functions_resolve_with_their_real_signatures():
+def test_every_builtin_function_is_a_real_attribute_of_its_format_module():
     for driver in afmio.registry.drivers():
-        if not driver.spec.read or not driver.spec.read.startswith("afmio_builtins."):
+        if driver.distribution != "afmio":
             continue
-        read = driver.function("read")
-        module, _, attr = driver.spec.read.partition(":")
-        impl = importlib.import_module(f"afmio_builtins._{module.rsplit('.', 1)[1]}_impl")
-        assert read is getattr(impl, attr)
-        # the registry validates options against this signature: it must be the real one
-        assert ("lazy" in inspect.signature(read).parameters) is driver.spec.lazy
+        for role in ("read", "write", "probe", "channels", "sniff"):
+            ref = getattr(driver.spec, role)
+            if ref is None:
+                continue
+            module_name, _, attr = ref.partition(":")
+            module = importlib.import_module(module_name)
+            assert driver.function(role) is getattr(module, attr)
+            assert module.__doc__, f"{module_name} has no user documentation"
+        if driver.spec.read:
+            # the registry validates options against this signature: it must be the real one
+            assert ("lazy" in inspect.signature(driver.function("read")).parameters) is driver.spec.lazy
 
 
-def test_public_names_forward_and_unknown_names_fail_clearly():
-    for name in DRIVER_MODULES:
-        module = importlib.import_module(f"afmio_builtins.{name}")
-        for attr in module.__all__:
-            assert callable(getattr(module, attr)) or attr == "MEMBER_PATTERNS"
-        with pytest.raises(AttributeError, match=f"afmio_builtins.{name}' has no attribute 'no_such_name'"):
-            module.no_such_name  # noqa: B018
-    from afmio_builtins.asd import BLOCK_BYTES
-    from afmio_builtins.spm import MEMBER_PATTERNS, read
+def test_format_modules_expose_their_code_directly():
+    from afmio_builtins import asd, spm
 
-    assert BLOCK_BYTES > 0 and "*.spm" in MEMBER_PATTERNS and callable(read)
+    assert inspect.isfunction(asd.read) and inspect.isfunction(spm.read)
+    assert asd.BLOCK_BYTES > 0 and "*.spm" in spm.MEMBER_PATTERNS

@@ -105,7 +105,7 @@ EXPECTED_PROBLEMS = {
     "missing-module": "failed to import afmio_toy_broken.no_such_module",
     "bad-spec": "extension 'TIF' must be lower case",
     "future-api": "declares api_version 2, but this afmio supports api_version 1",
-    "duplicate-name": "name 'npz' is already used by driver 'npz' of plugin 'npz'",
+    "duplicate-name": "name 'npz' is already used by driver 'npz' of plugin 'builtins'",
     "hook-raises": "afmio_drivers() raised RuntimeError: toy hook failure",
 }
 

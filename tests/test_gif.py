@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 import afmio
-from afmio import AFMImageStack, Registry, build_frame_metadata
-from afmio.render import RenderWarning, normalize, palette
-from afmio_builtins import gif
+from afmio import AFMImageStack, build_frame_metadata
+from afmio.testing import make_registry
+from afmio_builtins.catalog import builtin
+from afmio_builtins.pictures.render import RenderWarning, normalize, palette
 
 
 @pytest.fixture
 def reg():
-    return Registry([("gif", gif)])
+    return make_registry(builtin("gif"))
 
 
 def make_stack(data, px=0.5, *, times=None, path="movie.asd"):
@@ -241,7 +242,7 @@ def test_foreign_encoder_palette_becomes_a_local_table():
 
     from PIL import Image
 
-    from afmio_builtins._gif_stream import GifStreamWriter, encode_frame
+    from afmio_builtins.pictures._gif_stream import GifStreamWriter, encode_frame
 
     ours = palette("gray").tobytes()
     theirs = palette("viridis").tobytes()
@@ -260,7 +261,7 @@ def test_foreign_encoder_palette_becomes_a_local_table():
 
 
 def test_ordered_map_keeps_order_and_raises():
-    from afmio_builtins._gif_stream import ordered_map
+    from afmio_builtins.pictures._gif_stream import ordered_map
 
     assert list(ordered_map(lambda x: x * x, range(50), workers=3)) == [x * x for x in range(50)]
     assert list(ordered_map(lambda x: -x, range(5), workers=1)) == [0, -1, -2, -3, -4]
@@ -277,7 +278,7 @@ def test_ordered_map_keeps_order_and_raises():
 def test_writer_refuses_bad_geometry():
     import io
 
-    from afmio_builtins._gif_stream import GifStreamWriter
+    from afmio_builtins.pictures._gif_stream import GifStreamWriter
 
     with pytest.raises(ValueError, match="256 RGB entries"):
         GifStreamWriter(io.BytesIO(), (4, 4), b"\0" * 30, 0)

@@ -301,11 +301,11 @@ def test_sniff_refuses_other_hdf5(tmp_path):
 
 
 def test_conformance_kit_on_the_sample(sample, tmp_path):
-    import afmio_builtins.h5jpk as driver
     from afmio.testing import Expected, check_reader, make_registry
+    from afmio_builtins.catalog import builtin
 
     check_reader(
-        make_registry(driver),
+        make_registry(builtin("h5-jpk")),
         sample(SAMPLE),
         "h5-jpk",
         Expected(n_frames=4, frame_shape=(128, 128), channel="height_trace", channels=ALL_CHANNELS,

@@ -454,12 +454,12 @@ def test_no_warnings_on_clean_folder(tmp_path):
 
 
 def test_conformance_kit_on_the_real_image(sample, tmp_path):
-    import afmio_builtins.jpk as driver
     from afmio.testing import Expected, check_reader, make_registry
+    from afmio_builtins.catalog import builtin
 
     path = sample(TEN_CHANNELS)
     check_reader(
-        make_registry(driver),
+        make_registry(builtin("jpk")),
         path,
         "jpk",
         Expected(n_frames=1, frame_shape=(256, 256), channel="height_trace", z_unit="nm",
@@ -469,11 +469,11 @@ def test_conformance_kit_on_the_real_image(sample, tmp_path):
 
 
 def test_conformance_kit_on_a_built_folder(tmp_path):
-    import afmio_builtins.jpk as driver
     from afmio.testing import Expected, check_reader, make_registry
+    from afmio_builtins.catalog import builtin
 
     make_jpk_folder(tmp_path / "m", 3, channels=("height_trace", "phase_retrace"))
-    check_reader(make_registry(driver), tmp_path / "m", "jpk",
+    check_reader(make_registry(builtin("jpk")), tmp_path / "m", "jpk",
                  Expected(n_frames=3, frame_shape=(6, 8), channels=["height_trace", "phase_retrace"],
                           frame_times=[0.0, 2.59, 5.18]),
                  tmp_dir=tmp_path / "damage")

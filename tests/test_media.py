@@ -9,15 +9,17 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from afmio import AFMImageStack, MissingDependencyError, OverwriteError, Registry, build_frame_metadata
-from afmio.render import Renderer, palette
+from afmio import AFMImageStack, MissingDependencyError, OverwriteError, build_frame_metadata
 from afmio.synthetic import synthetic_stack
-from afmio_builtins import media
+from afmio.testing import make_registry
+from afmio_builtins.catalog import builtin
+from afmio_builtins.pictures import media
+from afmio_builtins.pictures.render import Renderer, palette
 
 
 @pytest.fixture
 def reg():
-    return Registry([("media", media)])
+    return make_registry(builtin("mp4"), builtin("png"))
 
 
 def make_stack(data, px=0.5, *, path="movie.asd"):

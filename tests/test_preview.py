@@ -8,8 +8,8 @@ import pytest
 import afmio
 from afmio import AFMImageStack, OverwriteError, build_frame_metadata
 from afmio.cli import main
-from afmio.contact_sheet import _bar_labels, preview, preview_frame_indices
-from afmio.render import Renderer
+from afmio_builtins.pictures.contact_sheet import _bar_labels, preview, preview_frame_indices
+from afmio_builtins.pictures.render import Renderer
 
 
 def make_stack(data, px=0.5, path="sheet.asd"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from afmio import AFMImageStack, build_frame_metadata
-from afmio.render import (
+from afmio_builtins.pictures.render import (
     ANNOTATION_INDEX,
     Layout,
     Renderer,

@@ -21,6 +21,7 @@ from afmio.errors import (
 from afmio.testing import Expected, check_declaration, check_reader, make_registry
 from afmio_builtins import spm
 from afmio_builtins._nanoscope_header import parse_date, read_header, si_factor
+from afmio_builtins.catalog import builtin
 from afmio_testdata.spm_builder import (
     SpmImage,
     build_header,
@@ -630,7 +631,7 @@ def test_file_cut_inside_another_channel(tmp_path):
 
 # --------------------------------------------------------------------------- the driver kit
 def test_declaration_passes_the_kit():
-    check_declaration(spm)
+    check_declaration(builtin("spm"))
 
 
 @pytest.mark.filterwarnings("ignore:.*not NanoScope files:UserWarning")  # a corrupted magic is skipped
@@ -641,7 +642,7 @@ def test_fastscan_passes_the_reader_kit(sample, tmp_path):
         pixel_size_y_nm=100 / 486, z_unit="nm", frame_times=[0.0, 209.88, 629.04],
         pixels={(0, 0, 0): 495.054793},
     )
-    check_reader(make_registry(spm), sample(FASTSCAN), "spm", expected, tmp_dir=tmp_path)
+    check_reader(make_registry(builtin("spm")), sample(FASTSCAN), "spm", expected, tmp_dir=tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:.*not NanoScope files:UserWarning")
@@ -650,7 +651,7 @@ def test_old_bruker_passes_the_reader_kit(sample, tmp_path, member):
     path = sample(OLD) if member is None else sample(OLD) / member
     expected = Expected(n_frames=2 if member is None else 1, frame_shape=(256, 256), channel="Height",
                         channels=["Height"], pixel_size_nm=58.59375, pixel_size_y_nm=58.59375, z_unit="nm")
-    check_reader(make_registry(spm), path, "spm", expected, tmp_dir=tmp_path)
+    check_reader(make_registry(builtin("spm")), path, "spm", expected, tmp_dir=tmp_path)
 
 
 def test_hand_built_four_byte_file_passes_the_reader_kit(tmp_path):
@@ -661,7 +662,7 @@ def test_hand_built_four_byte_file_passes_the_reader_kit(tmp_path):
     values, _ = expected_values(image, (24.57563, "V"), (133.3501, "nm/V"))
     expected = Expected(n_frames=1, frame_shape=(6, 10), channel="Height Sensor", channels=["Height Sensor", "Phase"],
                         z_unit="nm", pixels={(0, r, c): float(values[r, c]) for r, c in [(0, 0), (5, 9), (2, 3)]})
-    check_reader(make_registry(spm), path, "spm", expected, tmp_dir=tmp_path / "damaged")
+    check_reader(make_registry(builtin("spm")), path, "spm", expected, tmp_dir=tmp_path / "damaged")
 
 
 def test_series_builder_round_trip(tmp_path):

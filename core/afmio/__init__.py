@@ -76,11 +76,11 @@ def save(stack: AFMImageStack, path: Any, **kwargs: Any) -> Any:
 
 
 def preview(stack_or_path: Any, out_png: Any, **kwargs: Any) -> Any:
-    """Write a PNG contact sheet of a stack or file; see :func:`afmio.contact_sheet.preview`.
+    """Write a PNG contact sheet of a stack or file; see :func:`afmio_builtins.pictures.contact_sheet.preview`.
 
     Imported on first use so ``import afmio`` stays light.
     """
-    from .contact_sheet import preview as _preview
+    from afmio_builtins.pictures.contact_sheet import preview as _preview
 
     return _preview(stack_or_path, out_png, **kwargs)
 

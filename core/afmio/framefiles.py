@@ -57,6 +57,7 @@ Writing
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import warnings
 from collections import Counter
@@ -540,7 +541,7 @@ def _timing(scan: _Scan) -> tuple[list[float | None], list[float | None], str]:
         starts = [getattr(h, attr) for h in headers]
         if all(s is not None for s in starts):
             stamps: list[float | None] = [s - starts[0] for s in starts]
-            gaps: list[float | None] = [b - a for a, b in zip(starts, starts[1:])] + [None]
+            gaps: list[float | None] = [b - a for a, b in itertools.pairwise(starts)] + [None]
             durations = [d if d is not None else g for d, g in zip(declared, gaps)]
             return stamps, durations, source
     if all(d is not None for d in declared):

@@ -69,7 +69,8 @@ class Registry:
         Also load every plugin of the ``afmio.drivers`` entry-point group (lazily,
         on first use). False gives an isolated registry.
     blocked : iterable of str
-        Plugin (entry-point) or distribution names never to load.
+        Plugin (entry-point), distribution or driver names never to load: a blocked
+        driver name leaves the plugin's other drivers in place.
     """
 
     def __init__(
@@ -169,6 +170,8 @@ class Registry:
     def _add_spec(self, spec: Any, plugin: str, distribution: str | None, version: str | None) -> None:
         if not isinstance(spec, DriverSpec):
             self._problem(plugin, f"declared {type(spec).__name__}, not a DriverSpec", distribution)
+            return
+        if spec.name in self._blocked:
             return
         issues = spec.problems()
         if issues:

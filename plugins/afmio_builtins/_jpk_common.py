@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from afmio.stack import normalize_z_unit
-
 from afmio.units import nm_per_unit
 
 __all__ = [

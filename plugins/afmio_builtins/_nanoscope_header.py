@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from afmio.errors import CorruptFileError, TruncatedFileError, UnsupportedFormatError
-
 from afmio.units import preferred, si_factor
 
 __all__ = [

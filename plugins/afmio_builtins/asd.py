@@ -73,34 +73,441 @@ and its ``CorruptFileError``). ``probe`` reads only the header.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
 
-from afmio.hookspecs import DriverSpec, hookimpl
+import numpy as np
 
-from . import forward_to
+from afmio.channels import select_channel
+from afmio.errors import TruncatedFileError
+from afmio.frames import FrameSourceBase
+from afmio.hookspecs import ProbeResult
+from afmio.ioutil import check_allocation
+from afmio.metadata import build_frame_metadata
+from afmio.stack import AFMImageStack
 
-if TYPE_CHECKING:
-    from ._asd_impl import AsdFrameSource, channels, probe, read, sniff
+from ._asd_header import KIND_UNITS, AsdHeader, AsdVersion, Conversion, frame_header_dtype, read_header
 
-__all__ = ["AsdFrameSource", "afmio_drivers", "channels", "probe", "read", "sniff"]
-
-_MOD = "afmio_builtins.asd"
+__all__ = ["AsdFrameSource", "channels", "probe", "read", "sniff"]
 
 
-@hookimpl
-def afmio_drivers() -> list[DriverSpec]:
-    return [
-        DriverSpec(
-            name="asd",
-            extensions=(".asd",),
-            description="RIBM / Ando-lab high-speed AFM movie (v0, v1, v2; TP/ER/PH)",
-            read=f"{_MOD}:read",
-            probe=f"{_MOD}:probe",
-            channels=f"{_MOD}:channels",
-            sniff=f"{_MOD}:sniff",
-            lazy=True,
+#: Bytes of frame records decoded per step: large enough to amortise calls,
+#: small enough to stay in cache between the read and the conversion.
+BLOCK_BYTES = 1 << 20
+
+#: Python-side bytes per frame (metadata dict, frame-header entries), counted in the
+#: allocation check so a file of many one-pixel frames cannot blow up memory.
+_FRAME_OVERHEAD = 1024
+
+_ALIASES = {"topography": "TP", "error": "ER", "phase": "PH"}
+
+
+# ---------------------------------------------------------------- positioned reads
+class _PositionedFile:
+    """A read-only file descriptor read at explicit offsets (thread-safe)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self._fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._lock = threading.Lock()  # only for the seek+read fallback
+
+    def readinto(self, buf: np.ndarray, offset: int) -> int:
+        """Fill ``buf`` (a uint8 array) from ``offset``; return the bytes read (short at EOF)."""
+        if self._fd is None:
+            raise ValueError(f"{self.path}: the file behind this lazy stack is closed")
+        view = memoryview(buf).cast("B")  # type: ignore[arg-type]  # numpy arrays are buffers
+        got, want = 0, len(view)
+        while got < want:
+            n = self._read_some(view[got:], offset + got)
+            if n == 0:
+                break
+            got += n
+        return got
+
+    def _read_some(self, view: memoryview, offset: int) -> int:
+        fd = self._fd
+        assert fd is not None
+        if hasattr(os, "preadv"):
+            return os.preadv(fd, [view], offset)
+        if hasattr(os, "pread"):
+            data = os.pread(fd, len(view), offset)
+        else:  # Windows: no positioned read in os; serialise seek + read
+            with self._lock:
+                os.lseek(fd, offset, os.SEEK_SET)
+                data = os.read(fd, len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# ---------------------------------------------------------------- frame source
+class AsdFrameSource(FrameSourceBase):
+    """Frames of one channel of an ASD file, read with positioned reads and converted on access.
+
+    Parameters
+    ----------
+    path : path-like
+    header : AsdHeader
+    channel_index : int
+        0 or 1.
+    conversion : Conversion
+        Level-to-value conversion of that channel.
+    n_frames : int
+        Frames to expose (fewer than the header's for a truncated file).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: AsdHeader,
+        channel_index: int,
+        conversion: Conversion,
+        n_frames: int,
+    ) -> None:
+        y, x, fhl = header.y_pixels, header.x_pixels, header.frame_header_size
+        self._header_dtype = frame_header_dtype(fhl)
+        self._record = np.dtype(
+            {
+                "names": ["header", "data"],
+                "formats": [self._header_dtype, ("<i2", (y, x))],
+                "offsets": [0, fhl],
+                "itemsize": header.frame_size,
+            }
         )
+        self._start = header.channel_start(channel_index)
+        self._shape = (int(n_frames), y, x)
+        self._scale = np.float32(conversion.scale)
+        self._offset = np.float32(conversion.offset) if conversion.offset else None
+        self._block = max(1, BLOCK_BYTES // header.frame_size)
+        self._file = _PositionedFile(path)
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self._shape[0])
+        out = np.empty((max(0, stop - start), *self._shape[1:]), np.float32)
+        self._decode(start, out)
+        return out
+
+    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every frame and every frame header, in one pass over the file."""
+        out = np.empty(self._shape, np.float32)
+        headers = np.empty(self._shape[0], self._header_dtype)
+        self._decode(0, out, headers)
+        return out, headers
+
+    def read_frame_headers(self) -> np.ndarray:
+        """Every frame header, without reading the frame data."""
+        n, size = self._shape[0], self._header_dtype.itemsize
+        headers = np.zeros(n, self._header_dtype)
+        if size:
+            raw = headers.view(np.uint8).reshape(n, size)
+            for i in range(n):
+                self._read_exact(raw[i], self._start + i * self._record.itemsize)
+        return headers
+
+    def _read_exact(self, buf: np.ndarray, offset: int) -> None:
+        got = self._file.readinto(buf, offset)
+        if got != buf.nbytes:
+            raise TruncatedFileError(
+                self._file.path, f"file ends at byte {offset + got}, inside a frame (changed since it was opened?)"
+            )
+
+    def _decode(self, first: int, out: np.ndarray, headers: np.ndarray | None = None) -> None:
+        """Convert frames ``first:first+len(out)`` into ``out`` block by block.
+
+        Each block is read into one reusable byte buffer, viewed through the record
+        dtype, cast to float32 straight into ``out`` and scaled in place, so memory
+        beyond the result is one block.
+        """
+        n = out.shape[0]
+        if n == 0:
+            return
+        rec = self._record
+        buf = np.empty(min(self._block, n) * rec.itemsize, np.uint8)
+        for s in range(0, n, self._block):
+            m = min(self._block, n - s)
+            chunk = buf[: m * rec.itemsize]
+            self._read_exact(chunk, self._start + (first + s) * rec.itemsize)
+            records = chunk.view(rec)
+            target = out[s : s + m]
+            np.copyto(target, records["data"], casting="unsafe")
+            np.multiply(target, self._scale, out=target)
+            if self._offset is not None:
+                np.add(target, self._offset, out=target)
+            if headers is not None:
+                headers[s : s + m] = records["header"]
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# ---------------------------------------------------------------- header access
+def _open_header(path: Path) -> AsdHeader:
+    with open(path, "rb") as fh:
+        return read_header(fh, path)
+
+
+def _version_fields(header: AsdHeader) -> dict[str, Any]:
+    f = header.fields
+    if header.version is AsdVersion.V0:
+        return {"asd_rounding_degree": f["rounding_degree"]}
+    out = {
+        "asd_x_rounding_degree": f["x_rounding_degree"],
+        "asd_y_rounding_degree": f["y_rounding_degree"],
+        "asd_x_piezo_extension_nm_per_v": f["x_piezo_extension"],
+        "asd_y_piezo_extension_nm_per_v": f["y_piezo_extension"],
+        "asd_offset": f["offset"],
+    }
+    if header.version is AsdVersion.V2:
+        out["asd_v2_extension"] = dict(header.extension)
+    return out
+
+
+def _acquisition(header: AsdHeader) -> dict[str, Any]:
+    """Whole-file facts, from the header alone."""
+    f = header.fields
+    kinds = list(header.kinds) + [None] * (2 - len(header.kinds))
+    recorded = header.recorded
+    ad = header.ad_range
+    acq: dict[str, Any] = {
+        "asd_file_version": int(header.version),
+        "asd_scan_direction_raw": int(f["scan_direction"]),
+        "asd_channels": tuple(kinds),
+        "asd_channel_codes": [int(c) for c in header.kind_codes],
+        "asd_operator": header.operator,
+        "asd_comment": header.comment,
+        "asd_text_encoding": None if header.version is AsdVersion.V0 else int(f["text_encoding"]),
+        "asd_recorded": None if recorded is None else recorded.isoformat(),
+        "asd_frame_time_ms": header.frame_time_ms,
+        "asd_num_frames": header.n_frames,
+        "asd_initial_frames": int(f["initial_frames"]),
+        "asd_pixels": (header.x_pixels, header.y_pixels),
+        "asd_scan_range_nm": (int(f["x_nm"]), int(f["y_nm"])),
+        "asd_max_scan_range_nm": (f["max_x_scan_range"], f["max_y_scan_range"]),
+        "asd_ad_range_code": int(f["analogue_digital_range"]),
+        "asd_ad_range": None if ad is None else ad.name,
+        "asd_ad_bits": int(f["analogue_digital_data_bits_size"]),
+        "asd_z_piezo_extension_nm_per_v": f["z_piezo_extension"],
+        "asd_z_piezo_gain": f["z_piezo_gain"],
+        "asd_scanner_sensitivity_nm_per_v": f["scanner_sensitivity"],
+        "asd_phase_sensitivity_deg_per_v": f["phase_sensitivity"],
+        "asd_is_averaged": bool(f["is_averaged"]),
+        "asd_averaging_window": int(f["averaging_window"]),
+        "asd_file_id": int(f["file_id"]),
+        "asd_afm_id": int(f["afm_id"]),
+        "asd_header_length": int(f["header_length"]),
+        "asd_data_start": header.data_start,
+        "asd_frame_header_length": header.frame_header_size,
+    }
+    acq.update(_version_fields(header))
+    return acq
+
+
+def _pixel_sizes(header: AsdHeader, path: Path) -> tuple[float, float]:
+    px, py = header.pixel_size_nm
+    if px is None or py is None:
+        warnings.warn(
+            f"{path}: scan range {header.fields['x_nm']} x {header.fields['y_nm']} nm is not positive; "
+            "pixel size unknown, using the other axis or 1 nm",
+            UserWarning,
+            stacklevel=3,
+        )
+        px = px or py or 1.0
+        py = py or px
+    return px, py
+
+
+def _frame_metadata(header: AsdHeader, n: int, pixel_nm: float) -> list[dict[str, Any]]:
+    dur = header.frame_duration_s
+    base = header.start_epoch_ms()
+    line_rate = None if dur is None else header.y_pixels / dur
+    return [
+        build_frame_metadata(
+            timestamp=None if dur is None else i * dur,
+            frame_pixel_size_nm=pixel_nm,
+            frame_duration_s=dur,
+            start_epoch_ms=None if base is None or dur is None else base + round(i * dur * 1000),
+            scan_direction=None,
+            line_rate=line_rate,
+        )
+        for i in range(n)
     ]
 
 
-__getattr__ = forward_to("afmio_builtins._asd_impl", __name__)
+def _frames_to_load(header: AsdHeader, index: int, path: Path, allow_truncated: bool) -> int:
+    """Frames of channel ``index`` to read; checks the file size against the header."""
+    expected, size = header.expected_size, header.file_size
+    name = header.kinds[index]
+    if size < expected:
+        complete = header.complete_frames(index)
+        detail = (
+            f"the header promises {len(header.kinds)} x {header.n_frames} frames of "
+            f"{header.frame_size} bytes ({expected} bytes in all) but the file has {size} bytes; "
+            f"{complete} of {header.n_frames} {name} frames are complete"
+        )
+        if not allow_truncated:
+            raise TruncatedFileError(path, detail + "; pass allow_truncated=True to load them")
+        if complete == 0:
+            raise TruncatedFileError(path, detail)
+        warnings.warn(f"{path}: truncated: {detail}; loading those", UserWarning, stacklevel=3)
+        return complete
+    if size > expected:
+        warnings.warn(
+            f"{path}: {size - expected} bytes after the last frame the header declares; ignored",
+            UserWarning,
+            stacklevel=3,
+        )
+    return header.n_frames
+
+
+# ---------------------------------------------------------------- driver functions
+def read(
+    path: Path,
+    *,
+    channel: str | None = None,
+    lazy: bool = False,
+    allow_truncated: bool = False,
+) -> AFMImageStack:
+    """Read one channel of an ASD movie (see the module docstring for conventions).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    channel : str, optional
+        ``TP``, ``ER``, ``PH`` (any case; ``height`` = the default, ``TP``).
+    lazy : bool
+        Read frames on demand with positioned reads.
+    allow_truncated : bool
+        Load the complete frames of a truncated file instead of raising.
+
+    Returns
+    -------
+    AFMImageStack
+        float32 values in ``stack.z_unit``.
+    """
+    path = Path(path)
+    header = _open_header(path)
+    name = select_channel(path, list(header.kinds), channel, aliases=_ALIASES)
+    index = header.kinds.index(name)
+    conversion = header.conversion(name)
+    if not conversion.known:
+        warnings.warn(
+            f"{path}: channel {name!r} has no known conversion (only {', '.join(KIND_UNITS)} do); "
+            "loading the AD input voltage in V",
+            UserWarning,
+            stacklevel=2,
+        )
+    n = _frames_to_load(header, index, path, allow_truncated)
+    check_allocation(
+        path, n * (header.x_pixels * header.y_pixels * 4 + _FRAME_OVERHEAD), f"{n} frames", header.file_size
+    )
+    px, py = _pixel_sizes(header, path)
+
+    source = AsdFrameSource(path, header, index, conversion, n)
+    try:
+        if lazy:
+            data: np.ndarray | AsdFrameSource = source
+            frame_headers = source.read_frame_headers()
+        else:
+            data, frame_headers = source.read_all()
+        stack = AFMImageStack(
+            data,
+            px,
+            name,
+            str(path),
+            _frame_metadata(header, n, px),
+            pixel_size_y_nm=py,
+            z_unit=conversion.unit,
+        )
+    except BaseException:
+        source.close()
+        raise
+    if not lazy:
+        source.close()
+    acq = stack.acquisition
+    acq.update(_acquisition(header))
+    acq["asd_channel"] = name
+    acq["asd_conversion"] = conversion.as_dict()
+    acq["asd_frames_loaded"] = n
+    acq["asd_frame_headers"] = {key: frame_headers[key].tolist() for key in frame_headers.dtype.names or ()}
+    return stack
+
+
+def probe(path: Path) -> ProbeResult:
+    """Header-only facts: frames, shape, channels, pixel sizes, unit, times."""
+    path = Path(path)
+    header = _open_header(path)
+    names = list(header.kinds)
+    default = select_channel(path, names, None)
+    px, py = header.pixel_size_nm
+    dur = header.frame_duration_s
+    acq = _acquisition(header)
+    # A header promising more than the file holds gets no frame-time list (it could be huge).
+    size_ok = header.file_size >= header.expected_size
+    acq["asd_file_size_ok"] = size_ok
+    return ProbeResult(
+        n_frames=header.n_frames,
+        frame_shape=(header.y_pixels, header.x_pixels),
+        channels=names,
+        default_channel=default,
+        pixel_size_nm=px,
+        pixel_size_y_nm=py,
+        z_unit=KIND_UNITS.get(default, "V"),
+        frame_times=None if dur is None or not size_ok else [i * dur for i in range(header.n_frames)],
+        acquisition=acq,
+    )
+
+
+def channels(path: Path) -> list[str]:
+    """Channel names (data kinds) of an ASD file, in file order."""
+    return list(_open_header(Path(path)).kinds)
+
+
+def sniff(path: Path) -> bool | None:
+    """Cheap content check on the first bytes.
+
+    False when the version word is not 0, 1 or 2 (e.g. other programs' ``.asd``
+    files); True when the fixed header is also plausible; None when the version
+    fits but the rest does not (a damaged ASD file: let ``read`` explain).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(165)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 4:
+        return False
+    version = int.from_bytes(head[:4], "little", signed=True)
+    if version not in (0, 1, 2):
+        return False
+    return True if _plausible(head, version, size) else None
+
+
+def _plausible(head: bytes, version: int, size: int) -> bool:
+    def i32(at: int) -> int:
+        return int.from_bytes(head[at : at + 4], "little", signed=True)
+
+    def i16(at: int) -> int:
+        return int.from_bytes(head[at : at + 2], "little", signed=True)
+
+    if version == 0:
+        if len(head) < 105:
+            return False
+        kinds = head[4:8].replace(b"\x00", b"")
+        return (
+            len(kinds) >= 2
+            and all(0x41 <= b <= 0x5A for b in kinds)
+            and 0 <= i32(12) <= 1 << 16
+            and i16(28) > 0
+            and i16(30) > 0
+        )
+    if len(head) < 165:
+        return False
+    return 165 <= i32(4) <= size and 0 <= i32(8) <= 1 << 16 and i32(48) > 0 and i32(52) > 0 and i32(36) >= 0

@@ -54,33 +54,411 @@ Options
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from afmio.hookspecs import DriverSpec, hookimpl
+import numpy as np
 
-from . import forward_to
+from afmio.channels import select_channel
+from afmio.errors import AfmioError, CorruptFileError, ReadError
+from afmio.frames import FrameSourceBase
+from afmio.hookspecs import ProbeResult
+from afmio.ioutil import natural_sort_key
+from afmio.metadata import build_frame_metadata
+from afmio.stack import AFMImageStack
 
-if TYPE_CHECKING:
-    from ._h5jpk_impl import channels, probe, read, sniff
+from ._jpk_common import (
+    MAX_DEFLATE_RATIO,
+    ValueScale,
+    as_bool,
+    channel_key,
+    decode,
+    frame_timing,
+    is_bidirectional,
+    scale_into,
+    value_scale,
+)
 
-__all__ = ["afmio_drivers", "channels", "probe", "read", "sniff"]
+__all__ = ["channels", "probe", "read", "sniff"]
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+INTERLACE_ATTR = "environment.fast-imaging.feed-forward-parameters.yaxis.interlace"
+GRID = "position-pattern.grid."
+#: Raw integers decoded per block when reading many frames.
+BLOCK_BYTES = 16 << 20
 
 
-@hookimpl
-def afmio_drivers() -> list[DriverSpec]:
-    return [
-        DriverSpec(
-            name="h5-jpk",
-            aliases=("h5jpk",),
-            description="JPK .h5-jpk HS-AFM movies (HDF5, JPK SCAN)",
-            extensions=(".h5-jpk",),
-            read="afmio_builtins.h5jpk:read",
-            probe="afmio_builtins.h5jpk:probe",
-            channels="afmio_builtins.h5jpk:channels",
-            sniff="afmio_builtins.h5jpk:sniff",
-            lazy=True,
+# ---------------------------------------------------------------------- structure
+@contextmanager
+def _h5_errors(path: Path, what: str = "cannot read") -> Iterator[None]:
+    """Turn what h5py raises on damaged files (OSError, RuntimeError...) into CorruptFileError."""
+    try:
+        yield
+    except (AfmioError, MemoryError):
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise CorruptFileError(path, f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class _Info:
+    """Header facts of one file (attributes and dataset shapes only)."""
+
+    measurement: Any
+    n_measurements: int
+    channels: dict[str, tuple[str, str]]  # key -> (group name, dataset name)
+    ilength: int
+    jlength: int
+    pixel_size_nm: float
+    pixel_size_y_nm: float
+
+    def attr(self, name: str) -> Any:
+        return self.measurement.attrs.get(name)
+
+    def number(self, name: str) -> float | None:
+        """A measurement attribute as a finite float, or None (absent or unreadable)."""
+        try:
+            out = _num(self.measurement.attrs, name)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return out if out is not None and np.isfinite(out) else None
+
+    @property
+    def reflect(self) -> bool:
+        return bool(as_bool(self.attr(GRID + "reflect")))
+
+
+def _open(path: Path) -> Any:
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise CorruptFileError(path, f"not a readable HDF5 file: {exc}") from exc
+
+
+def _inspect(f: Any, path: Path) -> _Info:
+    import h5py
+
+    names = sorted((k for k in f if k.startswith("Measurement_") and f.get(k, getclass=True) is h5py.Group),
+                   key=natural_sort_key)
+    if not names:
+        raise CorruptFileError(path, "no Measurement_* group: not a JPK .h5-jpk file")
+    if len(names) > 1:
+        warnings.warn(f"{path}: {len(names)} Measurement groups; only {names[0]} is read", stacklevel=3)
+    m = f[names[0]]
+    chans: dict[str, tuple[str, str]] = {}
+    for gname in sorted((k for k in m if k.startswith("Channel_")), key=natural_sort_key):
+        if m.get(gname, getclass=True) is not h5py.Group:
+            continue
+        group = m[gname]
+        name = decode(group.attrs.get("channel.name"))
+        # member kinds are checked only for the channel that is read (see _dataset)
+        members = [k for k in sorted(group) if k != "thumbnail"]
+        if not name or not members:
+            continue
+        if len(members) > 1:
+            warnings.warn(f"{path}: {gname} has several datasets; using {members[0]!r}", stacklevel=3)
+        key = channel_key(name, bool(as_bool(group.attrs.get("retrace"))))
+        chans.setdefault(key, (gname, members[0]))
+    if not chans:
+        raise CorruptFileError(path, f"{names[0]} has no Channel_* group with a channel.name and a dataset")
+
+    def need(attr: str) -> float:
+        value = m.attrs.get(GRID + attr)
+        if value is None:
+            raise CorruptFileError(path, f"missing required attribute {GRID + attr!r} in {names[0]}")
+        try:
+            out = _first_float(value)
+        except (TypeError, ValueError, IndexError) as exc:
+            raise CorruptFileError(path, f"attribute {GRID + attr!r} is not a number: {value!r}") from exc
+        if not np.isfinite(out) or out <= 0:
+            raise CorruptFileError(path, f"attribute {GRID + attr!r} must be positive, not {out}")
+        return out
+
+    il, jl, ul = need("ilength"), need("jlength"), need("ulength")
+    if il != int(il) or jl != int(jl):
+        raise CorruptFileError(path, f"grid size {il} x {jl} is not whole pixels")
+    px = ul / il * 1e9
+    vl = m.attrs.get(GRID + "vlength")
+    py = need("vlength") / jl * 1e9 if vl is not None else px
+    return _Info(m, len(names), chans, int(il), int(jl), px, py)
+
+
+def _dataset(info: _Info, key: str, path: Path) -> tuple[Any, int]:
+    """The channel's dataset and its frame count, checked against the grid."""
+    import h5py
+
+    gname, dname = info.channels[key]
+    ds = info.measurement[gname][dname]
+    if not isinstance(ds, h5py.Dataset):
+        raise CorruptFileError(path, f"{gname}/{dname} is not a dataset")
+    pixels = info.ilength * info.jlength
+    if ds.ndim not in (1, 2) or ds.shape[0] != pixels:
+        raise CorruptFileError(
+            path, f"{gname}/{dname} has shape {ds.shape}; expected ({pixels}, n_frames) for a "
+            f"{info.jlength} x {info.ilength} grid"
         )
+    if ds.dtype.kind not in "iuf":
+        raise CorruptFileError(path, f"{gname}/{dname} holds {ds.dtype}, not numbers")
+    return ds, (ds.shape[1] if ds.ndim == 2 else 1)
+
+
+def _num(attrs: Any, name: str) -> float | None:
+    """The attribute's first value as a float (None when absent); raises on non-numbers."""
+    value = attrs.get(name)
+    return None if value is None else _first_float(value)
+
+
+def _first_float(value: Any) -> float:
+    return float(np.asarray(value).reshape(-1)[0])
+
+
+def _check_linear(attrs: Any, prefix: str, path: Path, key: str) -> None:
+    kind = decode(attrs.get(prefix + "scaling.type"))
+    if kind is not None and kind.lower() != "linear":
+        raise CorruptFileError(path, f"channel {key!r}: {prefix}scaling.type is {kind!r}, not linear")
+
+
+def _scale(info: _Info, key: str, path: Path) -> tuple[ValueScale, str]:
+    """Raw -> physical map of a channel: net encoder, else the composed chain."""
+    attrs = info.measurement[info.channels[key][0]].attrs
+    mult = _num(attrs, "net-encoder.scaling.multiplier")
+    if mult is not None:
+        _check_linear(attrs, "net-encoder.", path, key)
+        off = _num(attrs, "net-encoder.scaling.offset") or 0.0
+        return value_scale(mult, off, decode(attrs.get("net-encoder.scaling.unit.unit"))), "net-encoder"
+
+    mult = _num(attrs, "encoder.scaling.multiplier")
+    if mult is None:
+        raise CorruptFileError(path, f"channel {key!r} has neither net-encoder nor encoder scaling")
+    _check_linear(attrs, "encoder.", path, key)
+    off = _num(attrs, "encoder.scaling.offset") or 0.0
+    unit = decode(attrs.get("encoder.scaling.unit.unit"))
+    base = decode(attrs.get("conversions.base"))
+    slot = decode(attrs.get("conversions.default"))
+    steps: list[tuple[float, float, str | None]] = []
+    seen: set[str] = set()
+    while slot and slot != base:
+        if slot in seen:
+            raise CorruptFileError(path, f"channel {key!r}: calibration slots form a loop at {slot!r}")
+        seen.add(slot)
+        prefix = f"conversion.{slot}."
+        step_m = _num(attrs, prefix + "scaling.multiplier")
+        if step_m is None:
+            if as_bool(attrs.get(prefix + "defined")) is False:
+                break  # an undefined slot without scaling is the encoder's own unit
+            raise CorruptFileError(path, f"channel {key!r}: calibration slot {slot!r} has no scaling")
+        _check_linear(attrs, prefix, path, key)
+        steps.append((step_m, _num(attrs, prefix + "scaling.offset") or 0.0,
+                      decode(attrs.get(prefix + "scaling.unit.unit"))))
+        slot = decode(attrs.get(prefix + "base-calibration-slot"))
+    for step_m, step_o, step_unit in reversed(steps):  # encoder first, default slot last
+        mult, off = mult * step_m, off * step_m + step_o
+        unit = step_unit or unit
+    return value_scale(mult, off, unit), "composed-chain"
+
+
+def _times(info: _Info, n: int, path: Path) -> tuple[list[int] | None, list[int] | None]:
+    import h5py
+
+    def column(name: str) -> list[int] | None:
+        node = info.measurement.get(f"meta-data/{name}")
+        if not isinstance(node, h5py.Dataset) or node.size != n or node.dtype.kind not in "iuf":
+            return None
+        return [int(v) for v in np.asarray(node[()]).reshape(-1)]
+
+    starts, ends = column("start-times"), column("end-times")
+    if starts is None:
+        warnings.warn(f"{path}: no per-frame start times for {n} frames; times from the scan rate",
+                      stacklevel=3)
+    return starts, ends
+
+
+@dataclass
+class _Plan:
+    info: _Info
+    key: str
+    dataset: Any
+    n_frames: int
+    scale: ValueScale
+    scaling: str
+    metadata: list[dict[str, Any]]
+    acquisition: dict[str, Any]
+    times: list[float | None]
+
+
+def _plan(f: Any, path: Path, channel: str | None) -> _Plan:
+    info = _inspect(f, path)
+    key = select_channel(path, list(info.channels), channel)
+    ds, n = _dataset(info, key, path)
+    scale, how = _scale(info, key, path)
+    starts, ends = _times(info, n, path)
+    scan_rate = info.number("timing-settings.scanRate")
+    interlace = as_bool(info.attr(INTERLACE_ATTR))
+    timing = frame_timing(n, starts_ms=starts, ends_ms=ends, lines=info.jlength, scan_rate=scan_rate,
+                          interlace=interlace, path=path)
+    motion = decode(info.attr("motion"))
+    metadata = [
+        build_frame_metadata(
+            timestamp=timing.timestamps[i],
+            frame_pixel_size_nm=info.pixel_size_nm,
+            frame_duration_s=timing.durations[i],
+            start_epoch_ms=timing.epochs_ms[i],
+            scan_direction=motion,
+            line_rate=scan_rate,
+        )
+        for i in range(n)
     ]
+    first_group = info.measurement[info.channels[key][0]]
+    acquisition: dict[str, Any] = {
+        "bidirectional": is_bidirectional(interlace, timing.durations, info.jlength, scan_rate),
+        "interlace": interlace,
+        "timing": timing.source,
+        "start_time": decode(info.attr("start-time")),
+        "time_zone": decode(info.attr("environment.metadata.user.timezone")),
+        "jpk_version": decode(first_group.attrs.get("jpkspm_version")),
+        "file_format_version": decode(f.attrs.get("file-format-version")),
+        "scan_rate_hz": scan_rate,
+        "duty_cycle": info.number("timing-settings.dutyCycle"),
+        "grid_reflect": info.reflect,
+        "rows_reversed": not info.reflect,
+        "channels": list(info.channels),
+        "file_unit": scale.file_unit,
+        "scaling": how,
+        "measurements": info.n_measurements,
+    }
+    if timing.notes:
+        acquisition["timing_notes"] = timing.notes
+    return _Plan(info, key, ds, n, scale, how, metadata, acquisition, timing.timestamps)
 
 
-__getattr__ = forward_to("afmio_builtins._h5jpk_impl", __name__)
+# ---------------------------------------------------------------------- frames
+class _H5Frames(FrameSourceBase):
+    """Frame source over one channel dataset; the HDF5 file stays open until close()."""
+
+    def __init__(self, handle: Any, plan: _Plan, path: Path) -> None:
+        self._file = handle
+        self._ds = plan.dataset
+        self._scale = plan.scale
+        self._flip = not plan.info.reflect
+        self._shape = (plan.n_frames, plan.info.jlength, plan.info.ilength)
+        self._path = path
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        if self._file is None:
+            raise ReadError(self._path, "the lazy stack was closed; load the file again to read frames")
+        n, h, w = self._shape
+        start, stop, _ = slice(start, stop).indices(n)
+        stop = max(start, stop)
+        out = np.empty((stop - start, h, w), np.float32)
+        per_block = max(1, BLOCK_BYTES // max(1, h * w * self._ds.dtype.itemsize))
+        with _h5_errors(self._path, f"cannot decode frames {start}..{stop - 1}"):
+            for a in range(start, stop, per_block):
+                b = min(stop, a + per_block)
+                column = self._ds[()] if self._ds.ndim == 1 else self._ds[:, a:b]
+                raw = np.asarray(column).reshape(h * w, b - a)
+                # column k is frame a+k: (pixels, k) -> (k, lines, pixels per line)
+                frames = raw.T.reshape(b - a, h, w)
+                scale_into(frames, self._scale, out[a - start : b - start], flip=self._flip)
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+# ---------------------------------------------------------------------- driver API
+def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+    """Read a ``.h5-jpk`` movie.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    channel : str, optional
+        ``height_trace`` (default), ``measuredHeight_trace``, ``phase_retrace``...
+        any case.
+    lazy : bool
+        Keep the file open and decode frames on demand.
+
+    Returns
+    -------
+    AFMImageStack
+        float32 frames (nm, or ``V``/``deg`` per ``z_unit``), top line first.
+    """
+    path = Path(path)
+    f = _open(path)
+    try:
+        with _h5_errors(path):
+            plan = _plan(f, path, channel)
+            storage = plan.dataset.id.get_storage_size()
+        n, h, w = plan.n_frames, plan.info.jlength, plan.info.ilength
+        if n * h * w * plan.dataset.dtype.itemsize > MAX_DEFLATE_RATIO * storage + (64 << 20):
+            raise CorruptFileError(
+                path, f"channel {plan.key!r} declares {n} frames of {h}x{w} but stores only {storage} bytes"
+            )
+        source = _H5Frames(f, plan, path)
+        data: Any = source if lazy else source.read_frames(0, n)
+    except BaseException:
+        f.close()
+        raise
+    if not lazy:
+        f.close()
+    stack = AFMImageStack(
+        data,
+        plan.info.pixel_size_nm,
+        plan.key,
+        str(path),
+        plan.metadata,
+        pixel_size_y_nm=plan.info.pixel_size_y_nm,
+        z_unit=plan.scale.z_unit,
+    )
+    stack.acquisition.update(plan.acquisition)
+    return stack
+
+
+def probe(path: Path) -> ProbeResult:
+    """Facts from attributes and dataset shapes only (no frame is decoded)."""
+    path = Path(path)
+    with _open(path) as f, _h5_errors(path):
+        plan = _plan(f, path, None)
+        return ProbeResult(
+            n_frames=plan.n_frames,
+            frame_shape=(plan.info.jlength, plan.info.ilength),
+            channels=list(plan.info.channels),
+            default_channel=plan.key,
+            pixel_size_nm=plan.info.pixel_size_nm,
+            pixel_size_y_nm=plan.info.pixel_size_y_nm,
+            z_unit=plan.scale.z_unit,
+            frame_times=None if any(t is None for t in plan.times) else [float(t) for t in plan.times],  # type: ignore[arg-type]
+            acquisition=dict(plan.acquisition),
+        )
+
+
+def channels(path: Path) -> list[str]:
+    """Channel names as the file spells them, in group order."""
+    path = Path(path)
+    with _open(path) as f, _h5_errors(path):
+        return list(_inspect(f, path).channels)
+
+
+def sniff(path: Path) -> bool | None:
+    """True for an HDF5 file whose root says ``file-format-info = JPK SCAN``."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != HDF5_SIGNATURE:
+                return False
+    except (IsADirectoryError, PermissionError):
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return decode(f.attrs.get("file-format-info")) == "JPK SCAN"
+    except (OSError, RuntimeError, ValueError, KeyError):  # damaged HDF5: not recognisably ours
+        return False

@@ -54,36 +54,462 @@ Options
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import zlib
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
-from afmio.hookspecs import DriverSpec, hookimpl
+import numpy as np
 
-from . import forward_to
+from afmio.channels import select_channel
+from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFileError
+from afmio.hookspecs import ProbeResult
+from afmio.stack import AFMImageStack
 
-if TYPE_CHECKING:
-    from ._hdf5_impl import H5FrameSource, channels, probe, read, sniff, write
+from . import _bundle
 
-__all__ = ["H5FrameSource", "afmio_drivers", "channels", "probe", "read", "sniff", "write"]
+__all__ = ["H5FrameSource", "channels", "probe", "read", "sniff", "write"]
 
-_M = "afmio_builtins.hdf5"
+EXTRAS_ATTR = "afmio_json"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# HDF5 filter ids (H5Zpublic.h)
+_FILTER_DEFLATE = 1
+_FILTER_SHUFFLE = 2
+#: Largest JSON dataset afmio reads.
+_MAX_TEXT_BYTES = 1 << 30
+#: gzip cannot expand more than ~1032:1; a dataset claiming more is refused.
+_MAX_EXPANSION = 1100
 
 
-@hookimpl
-def afmio_drivers() -> list[DriverSpec]:
-    return [
-        DriverSpec(
-            name="hdf5",
-            aliases=("h5",),
-            extensions=(".h5",),
-            description="playNano HDF5 bundle",
-            read=f"{_M}:read",
-            write=f"{_M}:write",
-            probe=f"{_M}:probe",
-            channels=f"{_M}:channels",
-            sniff=f"{_M}:sniff",
-            lazy=True,
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError as exc:  # pragma: no cover - h5py is a core dependency
+        raise MissingDependencyError("h5py", "hdf5", "reading and writing HDF5 bundles") from exc
+    return h5py
+
+
+def _threads() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------------- reading
+def _open(path: Path) -> Any:
+    h5py = _h5py()
+    try:
+        return h5py.File(path, "r")
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except OSError as exc:
+        text = str(exc)
+        if "truncated" in text.lower() or "eof" in text.lower():
+            raise TruncatedFileError(path, f"the HDF5 file is truncated: {text}") from None
+        raise CorruptFileError(path, f"not a readable HDF5 file: {text}") from None
+
+
+def _dataset(path: Path, f: Any, name: str) -> Any:
+    obj = f.get(name)
+    if obj is None:
+        raise CorruptFileError(path, f"not a complete playNano HDF5 bundle: missing '/{name}'")
+    if not hasattr(obj, "dtype"):
+        raise CorruptFileError(path, f"'/{name}' is a group, not a dataset")
+    return obj
+
+
+def _text(path: Path, ds: Any, name: str) -> str:
+    if ds.shape not in ((), (1,)):
+        raise CorruptFileError(path, f"'/{name}' must be a scalar string, got shape {ds.shape}")
+    if ds.dtype.kind not in "SOU" or (ds.dtype.kind == "S" and ds.dtype.itemsize > _MAX_TEXT_BYTES):
+        raise CorruptFileError(path, f"'/{name}' must be a string, got {ds.dtype}")
+    value = ds[()]
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0]
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(path, f"'/{name}' is not UTF-8: {exc}") from None
+    if isinstance(value, str):
+        return value
+    raise CorruptFileError(path, f"'/{name}' must be a string")
+
+
+def _attr(path: Path, f: Any, name: str) -> Any:
+    if name not in f.attrs:
+        raise CorruptFileError(path, f"not a complete playNano HDF5 bundle: missing attribute {name!r}")
+    value = f.attrs[name]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    return value
+
+
+def _attr_text(path: Path, value: Any, name: str) -> str:
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(path, f"attribute {name!r} is not UTF-8: {exc}") from None
+    if isinstance(value, str):
+        return value
+    raise CorruptFileError(path, f"attribute {name!r} must be a string, got {type(value).__name__}")
+
+
+def _check_size(path: Path, ds: Any, name: str) -> None:
+    """Refuse a dataset whose declared size the file cannot hold."""
+    nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
+    limit = _MAX_EXPANSION * max(os.path.getsize(path), 1) + (1 << 20)
+    if nbytes > limit:
+        raise CorruptFileError(path, f"'/{name}' declares {nbytes} bytes, impossible for this file size")
+
+
+def _filters(ds: Any) -> list[int] | None:
+    """The dataset's filter ids in pipeline order, or None when unknown."""
+    try:
+        dcpl = ds.id.get_create_plist()
+        return [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+    except Exception:
+        return None
+
+
+def _frame_chunked(ds: Any) -> bool:
+    return ds.chunks is not None and ds.ndim == 3 and tuple(ds.chunks) == (1, *ds.shape[1:])
+
+
+def _decode_chunk(raw: bytes, mask: int, pipeline: list[int], itemsize: int, out: np.ndarray) -> None:
+    """Undo deflate/shuffle of one frame chunk into ``out`` (a C-contiguous frame)."""
+    data = raw
+    # HDF5 applies filters in order on write; undo them in reverse. A set bit in
+    # ``mask`` means that filter was skipped for this chunk.
+    for index in range(len(pipeline) - 1, -1, -1):
+        if mask & (1 << index):
+            continue
+        if pipeline[index] == _FILTER_DEFLATE:
+            data = zlib.decompress(data)
+        elif pipeline[index] == _FILTER_SHUFFLE and itemsize > 1:
+            n = out.size
+            if len(data) != n * itemsize:
+                raise ValueError("chunk has the wrong size")
+            shuffled = np.frombuffer(data, np.uint8).reshape(itemsize, n)
+            out.view(np.uint8).reshape(n, itemsize)[...] = shuffled.T
+            data = b""
+    if data:
+        if len(data) != out.nbytes:
+            raise ValueError("chunk has the wrong size")
+        out.view(np.uint8).reshape(-1)[...] = np.frombuffer(data, np.uint8)
+
+
+def _read_frames_fast(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
+    """Read frames with our own threaded inflate; False when the layout is not ours to read."""
+    pipeline = _filters(ds)
+    if (
+        pipeline is None
+        or not pipeline
+        or any(code not in (_FILTER_DEFLATE, _FILTER_SHUFFLE) for code in pipeline)
+        or not _frame_chunked(ds)
+        or not ds.dtype.isnative
+        or ds.dtype.hasobject
+        or not hasattr(ds.id, "read_direct_chunk")
+    ):
+        return False
+    itemsize = ds.dtype.itemsize
+    frames = out.reshape(stop - start, -1)
+
+    def one(i: int) -> None:
+        mask, raw = ds.id.read_direct_chunk((start + i, 0, 0))
+        _decode_chunk(raw, mask, pipeline, itemsize, frames[i])
+
+    try:
+        if stop - start < 4:  # a frame or two: a thread pool costs more than it saves
+            for i in range(stop - start):
+                one(i)
+        else:
+            with ThreadPoolExecutor(_threads()) as pool:
+                list(pool.map(one, range(stop - start)))
+    except (KeyError, RuntimeError, OSError):  # an unallocated chunk (fill value): let HDF5 do it
+        return False
+    return True
+
+
+def _read_block(path: Path, ds: Any, start: int, stop: int) -> np.ndarray:
+    out = np.empty((stop - start, *ds.shape[1:]), ds.dtype)
+    if stop <= start:
+        return out
+    try:
+        if not _read_frames_fast(ds, start, stop, out):
+            ds.read_direct(out, np.s_[start:stop])
+    except (zlib.error, ValueError) as exc:
+        raise CorruptFileError(path, f"'{ds.name}' frames {start}:{stop} are damaged: {exc}") from None
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise CorruptFileError(path, f"'{ds.name}' frames {start}:{stop} cannot be read: {exc}") from None
+    return out
+
+
+def _read_whole(path: Path, ds: Any) -> np.ndarray:
+    _check_size(path, ds, ds.name.lstrip("/"))
+    if ds.ndim == 3:
+        return _read_block(path, ds, 0, ds.shape[0])
+    try:
+        return ds[()]
+    except OSError as exc:
+        raise CorruptFileError(path, f"'{ds.name}' cannot be read: {exc}") from None
+
+
+class H5FrameSource:
+    """Frames of an HDF5 dataset, read on demand; owns the open file."""
+
+    def __init__(self, path: Path, file: Any, dataset: Any) -> None:
+        self._path, self._file, self._ds = path, file, dataset
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self._ds.shape)  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._ds.dtype
+
+    def read_frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.shape[0]:
+            raise IndexError(f"frame {index} out of range for {self.shape[0]} frames")
+        return _read_block(self._path, self._ds, index, index + 1)[0]
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self.shape[0])
+        return _read_block(self._path, self._ds, start, max(start, stop))
+
+    def close(self) -> None:
+        if self._file is not None and self._file.id.valid:
+            self._file.close()
+
+
+def _header(path: Path, f: Any) -> dict[str, Any]:
+    """Everything but the arrays: required parts checked, JSON parsed."""
+    data = _dataset(path, f, "data")
+    if data.ndim != 3:
+        raise CorruptFileError(path, f"'/data' must be 3-D (n_frames, height, width), got shape {data.shape}")
+    channel = _attr_text(path, _attr(path, f, "channel"), "channel")
+    raw_pixel = _attr(path, f, "pixel_size_nm")
+    if not isinstance(raw_pixel, (int, float, np.integer, np.floating)) or isinstance(raw_pixel, bool):
+        raise CorruptFileError(path, f"attribute 'pixel_size_nm' must be a number, got {raw_pixel!r}")
+    pixel = _bundle.check_pixel_size(path, _bundle.float_from_float32(raw_pixel), "'pixel_size_nm'")
+    extras = None
+    if EXTRAS_ATTR in f.attrs:
+        extras = _bundle.loads(path, _attr_text(path, _attr(path, f, EXTRAS_ATTR), EXTRAS_ATTR), EXTRAS_ATTR)
+    z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, extras, pixel)
+    texts = {}
+    for name in ("frame_metadata_json", "provenance_json", "state_backups_json"):
+        if name == "state_backups_json" and name not in f:
+            continue
+        texts[name] = _bundle.loads(path, _text(path, _dataset(path, f, name), name), name)
+    return {
+        "data": data,
+        "channel": channel,
+        "pixel": pixel,
+        "pixel_y": pixel_y,
+        "z_unit": z_unit,
+        "frame_metadata": texts["frame_metadata_json"],
+        "provenance": texts["provenance_json"],
+        "state_backups": texts.get("state_backups_json"),
+    }
+
+
+def _read_group(path: Path, f: Any, name: str) -> dict[str, np.ndarray]:
+    group = f.get(name)
+    if group is None:
+        return {}
+    if hasattr(group, "dtype"):
+        raise CorruptFileError(path, f"'/{name}' is a dataset, not a group")
+    out = {}
+    # Iterating a group holds h5py's global lock; list the names first so the
+    # threaded chunk reader below can take the lock.
+    for key in list(group.keys()):
+        ds = group[key]
+        if not hasattr(ds, "dtype"):
+            raise CorruptFileError(path, f"'/{name}/{key}' is not a dataset")
+        arr = _read_whole(path, ds)
+        out[key] = arr.astype(bool, copy=False) if name == "masks" else arr
+    return out
+
+
+@_bundle.guard
+def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+    """Load a playNano (or afmio) HDF5 bundle; see the module docstring."""
+    path = Path(path)
+    f = _open(path)
+    try:
+        head = _header(path, f)
+        select_channel(path, [head["channel"]], channel)
+        ds = head["data"]
+        _check_size(path, ds, "data")
+        data: Any = H5FrameSource(path, f, ds) if lazy else _read_whole(path, ds)
+        stack = _bundle.build_stack(
+            path,
+            data,
+            pixel_size_nm=head["pixel"],
+            pixel_size_y_nm=head["pixel_y"],
+            channel=head["channel"],
+            frame_metadata=head["frame_metadata"],
+            provenance=head["provenance"],
+            state_backups=head["state_backups"],
+            bundle_type="h5",
+            z_unit=head["z_unit"],
         )
-    ]
+        stack.processed.update(_read_group(path, f, "processed"))
+        stack.masks.update(_read_group(path, f, "masks"))
+    except BaseException:
+        f.close()
+        raise
+    if not lazy:
+        f.close()
+    return stack
 
 
-__getattr__ = forward_to("afmio_builtins._hdf5_impl", __name__)
+@_bundle.guard
+def probe(path: Path) -> ProbeResult:
+    """Shape, channel, pixel size and times without reading any frame."""
+    path = Path(path)
+    with _open(path) as f:
+        head = _header(path, f)
+        shape = head["data"].shape
+        dtype = head["data"].dtype
+    return ProbeResult(
+        n_frames=shape[0],
+        frame_shape=(shape[1], shape[2]),
+        channels=[head["channel"]],
+        default_channel=head["channel"],
+        pixel_size_nm=head["pixel"],
+        pixel_size_y_nm=head["pixel_y"],
+        z_unit=head["z_unit"],
+        frame_times=_bundle.frame_times(head["frame_metadata"], shape[0]),
+        acquisition={"bundle_type": "h5", "dtype": str(dtype)},
+    )
+
+
+@_bundle.guard
+def channels(path: Path) -> list[str]:
+    path = Path(path)
+    with _open(path) as f:
+        return [_attr_text(path, _attr(path, f, "channel"), "channel")]
+
+
+def sniff(path: Path) -> bool | None:
+    """True for an HDF5 file with a ``/data`` dataset (not an h5-jpk or other HDF5)."""
+    with open(path, "rb") as fh:
+        if fh.read(8) != _HDF5_MAGIC:
+            return False
+    try:
+        with _h5py().File(path, "r") as f:
+            return "data" in f and "frame_metadata_json" in f
+    except Exception:  # a damaged file is for read() to report, not sniff
+        return None
+
+
+# ---------------------------------------------------------------------- writing
+class _Compression:
+    """A parsed ``compression=`` choice."""
+
+    def __init__(self, value: str, shuffle: bool) -> None:
+        text = str(value).strip().lower()
+        self.kind, self.level = "none", 0
+        if text in ("none", "off"):
+            pass
+        elif text in ("gzip", "deflate", "zlib"):
+            self.kind, self.level = "gzip", 1
+        elif text.startswith("gzip-") and text[5:].isdigit() and 1 <= int(text[5:]) <= 9:
+            self.kind, self.level = "gzip", int(text[5:])
+        elif text == "lzf":
+            self.kind = "lzf"
+        else:
+            raise ValueError(f"hdf5 compression must be 'gzip', 'gzip-<1..9>', 'lzf' or 'none', not {value!r}")
+        self.shuffle = bool(shuffle) and self.kind != "none"
+
+    def dataset_options(self, dtype: np.dtype) -> dict[str, Any]:
+        if self.kind == "none":
+            return {}
+        opts: dict[str, Any] = {"compression": self.kind, "shuffle": self.shuffle and dtype.itemsize > 1}
+        if self.kind == "gzip":
+            opts["compression_opts"] = self.level
+        return opts
+
+
+def _encode_chunk(frame: np.ndarray, comp: _Compression, itemsize: int) -> bytes:
+    buf = np.ascontiguousarray(frame)
+    if comp.shuffle and itemsize > 1:
+        return zlib.compress(buf.view(np.uint8).reshape(-1, itemsize).T.tobytes(), comp.level)
+    return zlib.compress(buf.data.cast("B"), comp.level)
+
+
+def _write_frames(
+    parent: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.ndarray], comp: _Compression
+) -> None:
+    """A frame-chunked dataset filled block by block; gzip chunks are compressed on all cores."""
+    n = shape[0]
+    chunks = (1, *shape[1:]) if n and all(shape[1:]) else None
+    ds = parent.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, **comp.dataset_options(dtype))
+    direct = comp.kind == "gzip" and chunks is not None and dtype.isnative
+    pos = 0
+    with ThreadPoolExecutor(_threads()) as pool:
+        for block in blocks:
+            block = np.asarray(block, dtype=dtype)
+            stop = pos + block.shape[0]
+            if direct:
+                encoded = pool.map(lambda fr: _encode_chunk(fr, comp, dtype.itemsize), block)
+                for i, chunk in enumerate(encoded):
+                    ds.id.write_direct_chunk((pos + i, 0, 0), chunk, 0)
+            else:
+                ds[pos:stop] = block
+            pos = stop
+    if pos != n:
+        raise ValueError(f"{name}: wrote {pos} frames, expected {n}")
+
+
+def _write_json(f: Any, name: str, text: str) -> None:
+    f.create_dataset(name, data=np.bytes_(text.encode("utf-8")))
+
+
+def _write_array(group: Any, key: str, arr: np.ndarray, comp: _Compression) -> None:
+    if arr.ndim == 3:
+        step = _bundle.frames_per_block(arr.shape, arr.dtype.itemsize)
+        blocks = (arr[i : i + step] for i in range(0, arr.shape[0], step))
+        _write_frames(group, key, arr.dtype, arr.shape, blocks, comp)
+    else:
+        group.create_dataset(key, data=arr, **comp.dataset_options(arr.dtype))
+
+
+def write(stack: AFMImageStack, path: Path, *, compression: str = "gzip", shuffle: bool = True) -> None:
+    """Write ``stack`` as a playNano-compatible HDF5 bundle at exactly ``path``.
+
+    Parameters
+    ----------
+    stack : AFMImageStack
+    path : pathlib.Path
+    compression : {"gzip", "gzip-1" ... "gzip-9", "lzf", "none"}
+        Compression of ``/data``, ``/processed/*`` and ``/masks/*``.
+    shuffle : bool
+        Add HDF5's byte-shuffle filter before compression (default True).
+    """
+    h5py = _h5py()
+    comp = _Compression(compression, shuffle)
+    times = np.array(
+        [np.nan if md.get("timestamp") is None else float(md["timestamp"]) for md in stack.frame_metadata],
+        dtype=np.float64,
+    )
+    with h5py.File(path, "w") as f:
+        # In memory or lazy, block by block so compressed chunks never pile up.
+        _write_frames(f, "data", stack.dtype, stack.shape, _bundle.blocks(stack), comp)
+        processed = f.create_group("processed")
+        for key, arr in stack.processed.items():
+            _write_array(processed, key, np.asarray(arr), comp)
+        masks = f.create_group("masks")
+        for key, arr in stack.masks.items():
+            _write_array(masks, key, np.asarray(arr, dtype=bool), comp)
+        f.create_dataset("timestamps", data=times)
+        _write_json(f, "frame_metadata_json", _bundle.dumps(stack.frame_metadata))
+        _write_json(f, "provenance_json", _bundle.dumps(stack.provenance))
+        if stack.state_backups:
+            _write_json(f, "state_backups_json", _bundle.dumps(stack.state_backups))
+        f.attrs["pixel_size_nm"] = np.float64(stack.pixel_size_nm)
+        f.attrs["channel"] = str(stack.channel)
+        f.attrs[EXTRAS_ATTR] = _bundle.dumps(_bundle.extras_for(stack))

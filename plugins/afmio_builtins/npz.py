@@ -54,35 +54,415 @@ Options
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import io
+import os
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from afmio.hookspecs import DriverSpec, hookimpl
+import numpy as np
 
-from . import forward_to
+from afmio.channels import select_channel
+from afmio.errors import CorruptFileError, ReadError, TruncatedFileError
+from afmio.frames import FrameSourceBase
+from afmio.hookspecs import ProbeResult
+from afmio.stack import AFMImageStack
 
-if TYPE_CHECKING:
-    from ._npz_impl import NpyFrameSource, channels, probe, read, sniff, write
+from . import _bundle
+from ._pickled_string import decode_pickled_string
+from ._zipwrite import DEFLATED, STORED, ZipWriter
 
-__all__ = ["NpyFrameSource", "afmio_drivers", "channels", "probe", "read", "sniff", "write"]
+__all__ = ["NpyFrameSource", "channels", "probe", "read", "sniff", "write"]
 
-_M = "afmio_builtins.npz"
+REQUIRED = ("data", "pixel_size_nm", "channel", "frame_metadata_json", "provenance_json")
+EXTRAS_MEMBER = "afmio_json"
+_STRING_MEMBERS = ("channel", "frame_metadata_json", "provenance_json", "state_backups_json", EXTRAS_MEMBER)
+#: Largest string member afmio will read (a provenance log is far smaller).
+_MAX_TEXT_BYTES = 1 << 30
+#: zlib cannot expand more than ~1032:1; a larger claim is a lie or a bomb.
+_MAX_INFLATE_RATIO = 1100
+_CHUNK = 1 << 18  # ZipExtFile.read concatenates; small reads stay linear
 
 
-@hookimpl
-def afmio_drivers() -> list[DriverSpec]:
-    return [
-        DriverSpec(
-            name="npz",
-            extensions=(".npz",),
-            description="playNano NPZ bundle (numpy ZIP of .npy members)",
-            read=f"{_M}:read",
-            write=f"{_M}:write",
-            probe=f"{_M}:probe",
-            channels=f"{_M}:channels",
-            sniff=f"{_M}:sniff",
-            lazy=True,
+# ---------------------------------------------------------------------- reading
+class _Member:
+    """One ``.npy`` member: its header, and a way to read its body."""
+
+    def __init__(self, path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int) -> None:
+        self.path, self.zf, self.info = path, zf, info
+        self.key = info.filename[:-4]
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CorruptFileError(path, f"member {info.filename!r} uses unsupported ZIP compression")
+        # The directory's sizes decide how much is allocated: check them against the file.
+        if info.header_offset + info.compress_size > archive_size:
+            raise TruncatedFileError(
+                path, f"member {info.filename!r} claims {info.compress_size} bytes at offset "
+                f"{info.header_offset}, beyond the {archive_size}-byte file"
+            )
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise CorruptFileError(path, f"member {info.filename!r} is stored but its two sizes disagree")
+        if (
+            info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > _MAX_INFLATE_RATIO * info.compress_size + (1 << 20)
+        ):
+            raise CorruptFileError(
+                path, f"member {info.filename!r} claims {info.file_size} bytes from {info.compress_size}"
+            )
+
+    @contextmanager
+    def open(self) -> Iterator[tuple[Any, np.dtype, tuple[int, ...], bool, int]]:
+        """Yield ``(handle positioned at the body, dtype, shape, fortran_order, body_size)``."""
+        fmt = np.lib.format
+        with self.zf.open(self.info) as fh:
+            try:
+                version = fmt.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+                elif version in ((2, 0), (3, 0)):
+                    shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+                else:
+                    raise ValueError(f"unknown .npy version {version}")
+                header = fh.tell()
+            except ValueError as exc:
+                raise CorruptFileError(self.path, f"member {self.info.filename!r}: bad .npy header: {exc}") from None
+            body = self.info.file_size - header
+            yield fh, dtype, tuple(shape), bool(fortran), body
+
+    def raw_source(self) -> NpyFrameSource | None:
+        """A lazy frame source when the member is stored uncompressed, else None."""
+        if self.info.compress_type != zipfile.ZIP_STORED or self.info.flag_bits & 0x1:
+            return None
+        with self.open() as (_fh, dtype, shape, fortran, body):
+            header = self.info.file_size - body
+        if len(shape) != 3 or fortran or dtype.hasobject:
+            return None
+        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if body < needed:
+            raise TruncatedFileError(
+                self.path, f"member {self.info.filename!r} holds {body} bytes of data but its header "
+                f"describes {needed} ({shape}, {dtype})"
+            )
+        fh = open(self.path, "rb")  # noqa: SIM115 - owned by the frame source until close()
+        try:
+            fh.seek(self.info.header_offset)
+            local = fh.read(30)
+            if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                raise CorruptFileError(self.path, f"member {self.info.filename!r}: bad local ZIP header")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            start = self.info.header_offset + 30 + name_len + extra_len + header
+            if start + needed > os.fstat(fh.fileno()).st_size:
+                raise TruncatedFileError(self.path, f"member {self.info.filename!r} runs past the end of the file")
+        except BaseException:
+            fh.close()
+            raise
+        return NpyFrameSource(self.path, fh, start, dtype, shape)  # type: ignore[arg-type]
+
+    def read_array(self) -> np.ndarray:
+        """The member as an array (string members decoded to a 0-d unicode/bytes array)."""
+        with self.open() as (fh, dtype, shape, fortran, body):
+            if dtype.hasobject:
+                return np.array(self._decode_object(fh, shape, body))
+            count = int(np.prod(shape, dtype=np.int64))
+            needed = count * dtype.itemsize
+            if body < needed:
+                raise TruncatedFileError(
+                    self.path,
+                    f"member {self.info.filename!r} holds {body} bytes of data but its header "
+                    f"describes {needed} ({shape}, {dtype})",
+                )
+            flat = np.empty(count, dtype)
+            view = flat.view(np.uint8) if count else memoryview(b"")
+            pos = 0
+            while pos < needed:
+                got = fh.readinto(view[pos : min(needed, pos + _CHUNK)])
+                if not got:
+                    raise TruncatedFileError(self.path, f"member {self.info.filename!r} ends early")
+                pos += got
+            return flat.reshape(shape, order="F" if fortran else "C")
+
+    def _decode_object(self, fh: Any, shape: tuple[int, ...], body: int) -> str | bytes:
+        if shape != ():
+            raise CorruptFileError(
+                self.path, f"member {self.info.filename!r} is an object array of shape {shape}; "
+                "only 0-d string members are read"
+            )
+        if body > _MAX_TEXT_BYTES:
+            raise CorruptFileError(self.path, f"member {self.info.filename!r} is too large ({body} bytes)")
+        payload = fh.read(body)
+        if len(payload) != body:
+            raise TruncatedFileError(self.path, f"member {self.info.filename!r} ends early")
+        return decode_pickled_string(payload, self.path, self.info.filename)
+
+    def read_text(self) -> str:
+        """A 0-d string member (pickled str/bytes, unicode or bytes array) as text."""
+        value = self.read_array()
+        if value.shape != ():
+            raise CorruptFileError(self.path, f"member {self.info.filename!r} is not a 0-d string")
+        item = value.item()
+        if isinstance(item, bytes):
+            try:
+                return item.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorruptFileError(self.path, f"member {self.info.filename!r} is not UTF-8: {exc}") from None
+        if not isinstance(item, str):
+            raise CorruptFileError(self.path, f"member {self.info.filename!r} is not a string")
+        return item
+
+    def read_scalar_header(self) -> tuple[np.dtype, tuple[int, ...]]:
+        with self.open() as (_fh, dtype, shape, _fortran, _body):
+            return dtype, shape
+
+
+class NpyFrameSource(FrameSourceBase):
+    """Frames of an uncompressed ``data.npy`` member, read from the file on demand.
+
+    Lazy reads skip the ZIP CRC check (it covers the whole member); an eager load checks it.
+    """
+
+    def __init__(self, path: Path, handle: Any, offset: int, dtype: np.dtype,
+                 shape: tuple[int, int, int]) -> None:
+        self._path, self._fh, self._offset = path, handle, offset
+        self._dtype, self._shape = dtype, shape
+        self._frame_bytes = int(shape[1]) * int(shape[2]) * dtype.itemsize
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        start, stop, _ = slice(start, stop).indices(self._shape[0])
+        stop = max(start, stop)
+        out = np.empty((stop - start, *self._shape[1:]), self._dtype)
+        if self._fh.closed:
+            raise ReadError(self._path, "the lazy stack was closed")
+        self._fh.seek(self._offset + start * self._frame_bytes)
+        view = out.view(np.uint8).reshape(-1)
+        if self._fh.readinto(view) != view.size:
+            raise TruncatedFileError(self._path, f"frames {start}:{stop} run past the end of the file")
+        return out
+
+    def read_frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self._shape[0]:
+            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
+        return self.read_frames(index, index + 1)[0]
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+@contextmanager
+def _open_zip(path: Path) -> Iterator[tuple[zipfile.ZipFile, dict[str, _Member]]]:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise CorruptFileError(path, f"not a readable NPZ (ZIP) file: {exc}") from None
+    except (EOFError, ValueError) as exc:  # a ZIP directory pointing past the end
+        raise TruncatedFileError(path, f"the ZIP directory is damaged: {exc}") from None
+    try:
+        members = {}
+        archive_size = os.fstat(zf.fp.fileno()).st_size if zf.fp is not None else os.path.getsize(path)
+        for info in zf.infolist():
+            if info.filename.endswith(".npy"):
+                member = _Member(path, zf, info, archive_size)
+                members[member.key] = member
+        yield zf, members
+    except zipfile.BadZipFile as exc:
+        raise CorruptFileError(path, f"damaged ZIP data: {exc}") from None
+    except zlib.error as exc:
+        raise CorruptFileError(path, f"damaged compressed data: {exc}") from None
+    except (EOFError, zipfile.LargeZipFile) as exc:
+        raise TruncatedFileError(path, f"damaged ZIP data: {exc}") from None
+    finally:
+        zf.close()
+
+
+def _require(path: Path, members: dict[str, _Member]) -> None:
+    missing = [key for key in REQUIRED if key not in members]
+    if missing:
+        raise CorruptFileError(
+            path, f"not a complete playNano NPZ bundle: missing {', '.join(repr(m) for m in missing)}"
         )
-    ]
 
 
-__getattr__ = forward_to("afmio_builtins._npz_impl", __name__)
+def _pixel_size(path: Path, member: _Member) -> float:
+    arr = member.read_array()
+    if arr.shape != () or arr.dtype.kind not in "fiu":
+        raise CorruptFileError(path, f"'pixel_size_nm' must be a 0-d number, got {arr.dtype} {arr.shape}")
+    return _bundle.check_pixel_size(path, _bundle.float_from_float32(arr[()]), "'pixel_size_nm'")
+
+
+def _extras(path: Path, members: dict[str, _Member]) -> Any:
+    if EXTRAS_MEMBER not in members:
+        return None
+    return _bundle.loads(path, members[EXTRAS_MEMBER].read_text(), EXTRAS_MEMBER)
+
+
+@_bundle.guard
+def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+    """Load a playNano (or afmio) NPZ bundle; see the module docstring."""
+    path = Path(path)
+    data: Any = None
+    try:
+        with _open_zip(path) as (_zf, members):
+            _require(path, members)
+            stored_channel = members["channel"].read_text()
+            select_channel(path, [stored_channel], channel)
+            pixel = _pixel_size(path, members["pixel_size_nm"])
+            z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, _extras(path, members), pixel)
+            meta = _bundle.loads(path, members["frame_metadata_json"].read_text(), "frame_metadata_json")
+            provenance = _bundle.loads(path, members["provenance_json"].read_text(), "provenance_json")
+            state_backups = None
+            if "state_backups_json" in members:
+                state_backups = _bundle.loads(
+                    path, members["state_backups_json"].read_text(), "state_backups_json"
+                )
+            if lazy:
+                data = members["data"].raw_source()
+            if data is None:
+                data = members["data"].read_array()
+                if data.ndim != 3:
+                    raise CorruptFileError(
+                        path, f"'data' must be 3-D (n_frames, height, width), got shape {data.shape}"
+                    )
+            stack = _bundle.build_stack(
+                path,
+                data,
+                pixel_size_nm=pixel,
+                pixel_size_y_nm=pixel_y,
+                channel=stored_channel,
+                frame_metadata=meta,
+                provenance=provenance,
+                state_backups=state_backups,
+                bundle_type="npz",
+                z_unit=z_unit,
+            )
+            for key, member in members.items():
+                prefix, sep, name = key.partition("__")
+                if not sep or prefix not in ("processed", "masks"):
+                    continue
+                arr = member.read_array()
+                if prefix == "processed":
+                    stack.processed[name] = arr
+                else:
+                    stack.masks[name] = arr if arr.dtype == bool else arr.astype(bool)
+    except BaseException:
+        if isinstance(data, NpyFrameSource):
+            data.close()
+        raise
+    if lazy and not isinstance(data, NpyFrameSource):
+        stack.provenance["bundle"]["lazy"] = "'data' is ZIP-compressed, so it was read at once"
+    return stack
+
+
+@_bundle.guard
+def probe(path: Path) -> ProbeResult:
+    """Shape, channel, pixel size and times without reading ``data``."""
+    path = Path(path)
+    with _open_zip(path) as (_zf, members):
+        _require(path, members)
+        dtype, shape = members["data"].read_scalar_header()
+        if len(shape) != 3:
+            raise CorruptFileError(path, f"'data' must be 3-D, got shape {shape}")
+        stored_channel = members["channel"].read_text()
+        pixel = _pixel_size(path, members["pixel_size_nm"])
+        z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, _extras(path, members), pixel)
+        meta = _bundle.loads(path, members["frame_metadata_json"].read_text(), "frame_metadata_json")
+    times = _bundle.frame_times(meta, shape[0])
+    return ProbeResult(
+        n_frames=shape[0],
+        frame_shape=(shape[1], shape[2]),
+        channels=[stored_channel],
+        default_channel=stored_channel,
+        pixel_size_nm=pixel,
+        pixel_size_y_nm=pixel_y,
+        z_unit=z_unit,
+        frame_times=times,
+        acquisition={"bundle_type": "npz", "dtype": str(dtype)},
+    )
+
+
+@_bundle.guard
+def channels(path: Path) -> list[str]:
+    path = Path(path)
+    with _open_zip(path) as (_zf, members):
+        if "channel" not in members:
+            raise CorruptFileError(path, "not a complete playNano NPZ bundle: missing 'channel'")
+        return [members["channel"].read_text()]
+
+
+def sniff(path: Path) -> bool | None:
+    """True for a ZIP holding ``data.npy``."""
+    with open(path, "rb") as fh:
+        if fh.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "data.npy" in zf.namelist()
+    except Exception:  # a damaged file is for read() to report, not sniff
+        return None
+
+
+# ---------------------------------------------------------------------- writing
+def _parse_compression(value: str) -> tuple[int, int]:
+    text = str(value).strip().lower()
+    if text in ("none", "stored", "store"):
+        return STORED, 0
+    if text in ("deflate", "zlib", "gzip"):
+        return DEFLATED, 1
+    for prefix in ("deflate-", "zlib-", "gzip-"):
+        if text.startswith(prefix) and text[len(prefix) :].isdigit() and 1 <= int(text[len(prefix) :]) <= 9:
+            return DEFLATED, int(text[len(prefix) :])
+    raise ValueError(f"npz compression must be 'none', 'deflate' or 'deflate-<1..9>', not {value!r}")
+
+
+def _npy_chunks(dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.ndarray]) -> Iterator[memoryview | bytes]:
+    """The bytes of a ``.npy`` file: header, then each block without copying it."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    buf = io.BytesIO()
+    if len(repr(header)) < 65000:
+        np.lib.format.write_array_header_1_0(buf, header)
+    else:
+        np.lib.format.write_array_header_2_0(buf, header)
+    yield buf.getvalue()
+    for block in blocks:
+        block = np.ascontiguousarray(block, dtype=dtype)
+        if block.size:
+            yield block.data.cast("B")
+
+
+def _write_array(zw: ZipWriter, key: str, array: np.ndarray) -> None:
+    array = np.asarray(array)
+    zw.write_member(f"{key}.npy", _npy_chunks(array.dtype, array.shape, [array]))
+
+
+def _write_text(zw: ZipWriter, key: str, text: str) -> None:
+    _write_array(zw, key, np.array(text, dtype=np.str_))
+
+
+def write(stack: AFMImageStack, path: Path, *, compression: str = "none") -> None:
+    """Write ``stack`` as a playNano-compatible NPZ bundle at exactly ``path``.
+
+    Parameters
+    ----------
+    stack : AFMImageStack
+    path : pathlib.Path
+    compression : {"none", "deflate", "deflate-1" ... "deflate-9"}
+        ZIP compression of every member; see the module docstring for measurements.
+    """
+    method, level = _parse_compression(compression)
+    with open(path, "wb") as fh:
+        zw = ZipWriter(fh, method, level)
+        _write_array(zw, "pixel_size_nm", np.array(float(stack.pixel_size_nm), dtype=np.float64))
+        _write_text(zw, "channel", str(stack.channel))
+        _write_text(zw, "frame_metadata_json", _bundle.dumps(stack.frame_metadata))
+        _write_text(zw, "provenance_json", _bundle.dumps(stack.provenance))
+        _write_text(zw, "state_backups_json", _bundle.dumps(stack.state_backups))
+        blocks = _bundle.blocks(stack) if stack.is_lazy else [stack.data]
+        zw.write_member("data.npy", _npy_chunks(stack.dtype, stack.shape, blocks))
+        _write_array(zw, "timestamps", np.asarray(stack.get_frame_times(), dtype=np.float64))
+        for key, arr in stack.processed.items():
+            _write_array(zw, f"processed__{key}", np.asarray(arr))
+        for key, arr in stack.masks.items():
+            _write_array(zw, f"masks__{key}", np.asarray(arr, dtype=bool))
+        _write_text(zw, EXTRAS_MEMBER, _bundle.dumps(_bundle.extras_for(stack)))
+        zw.close()

@@ -68,7 +68,7 @@ def cmd_gif(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from ..contact_sheet import preview
+    from afmio_builtins.pictures.contact_sheet import preview
 
     reg = registry()
     with reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack:

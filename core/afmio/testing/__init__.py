@@ -32,13 +32,14 @@ from .conformance import (
     check_write,
 )
 from .guards import no_leaked_handles, open_files
-from .registries import find_entry_points, installed_registry, make_registry
+from .registries import SpecPlugin, find_entry_points, installed_registry, make_registry
 
 __all__ = [
     "ROUND_TRIP_PROPERTIES",
     "Collision",
     "DamageReport",
     "Expected",
+    "SpecPlugin",
     "check_claims",
     "check_damaged",
     "check_declaration",

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from ..hookspecs import DriverSpec, hookimpl
 from ..registry import ENTRY_POINT_GROUP, Registry
 
-__all__ = ["find_entry_points", "installed_registry", "make_registry"]
+__all__ = ["SpecPlugin", "find_entry_points", "installed_registry", "make_registry"]
 
 
 def _normalise(name: str) -> str:
@@ -52,6 +53,17 @@ def find_entry_points(name: str) -> list[EntryPoint]:
     return list(unique.values())
 
 
+class SpecPlugin:
+    """A plugin declaring exactly the given driver specs."""
+
+    def __init__(self, *specs: DriverSpec) -> None:
+        self.specs = specs
+
+    @hookimpl
+    def afmio_drivers(self) -> list[DriverSpec]:
+        return list(self.specs)
+
+
 def make_registry(*plugins: Any, blocked: Iterable[str] = ()) -> Registry:
     """An isolated registry holding only ``plugins`` (no ambient discovery).
 
@@ -59,7 +71,9 @@ def make_registry(*plugins: Any, blocked: Iterable[str] = ()) -> Registry:
     ----------
     *plugins
         Each one a plugin object (usually the module implementing
-        ``afmio_drivers``), a ``(name, plugin)`` pair, or a string naming an
+        ``afmio_drivers``), a ``(name, plugin)`` pair, a :class:`~afmio.DriverSpec`
+        (all specs given are registered together as one plugin, so a test can hold
+        one built-in driver on its own), or a string naming an
         installed entry point or distribution of the ``afmio.drivers`` group. Strings
         are loaded through :mod:`importlib.metadata`, so the registry records the
         distribution name and version exactly as discovery would.
@@ -73,7 +87,12 @@ def make_registry(*plugins: Any, blocked: Iterable[str] = ()) -> Registry:
         by ``registry.problems()``, as for the shared registry.
     """
     registry = Registry(blocked=blocked)
+    specs = [item for item in plugins if isinstance(item, DriverSpec)]
+    if specs:
+        registry.register(SpecPlugin(*specs), name="+".join(s.name for s in specs))
     for item in plugins:
+        if isinstance(item, DriverSpec):
+            continue
         if isinstance(item, str):
             for ep in find_entry_points(item):
                 dist = ep.dist.name if ep.dist is not None else None

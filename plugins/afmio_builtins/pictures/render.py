@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 import math
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,21 +52,24 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from .stack import AFMImageStack
+    from afmio.stack import AFMImageStack
 
 __all__ = [
     "ANNOTATION_INDEX",
     "DEFAULT_CMAP",
     "MAX_UPSCALED_WIDTH",
     "N_LEVELS",
+    "RENDER_OPTION_NAMES",
     "Layout",
     "Overlay",
+    "RenderOptions",
     "RenderWarning",
     "Renderer",
     "format_length",
     "nice_length",
     "normalize",
     "palette",
+    "takes_render_options",
     "text_ink",
     "z_range",
 ]
@@ -504,6 +508,62 @@ def _stack_range(stack: AFMImageStack, zmin: ZBound, zmax: ZBound) -> tuple[floa
     return z_range(np.asarray(extremes, np.float64), zmin, zmax)
 
 
+@dataclass(frozen=True)
+class RenderOptions:
+    """The picture options every picture writer takes, declared once.
+
+    Attributes
+    ----------
+    cmap : str or matplotlib colormap
+        Default ``"afmhot"``.
+    zmin, zmax : float, "auto" or None
+        See :func:`z_range`; both None normalises each frame on its own.
+    draw_ts, draw_scale : bool
+        Draw the time stamp (top-left) and the scale bar (bottom-left).
+    scale_bar_nm : float or None
+        Bar length; None picks a round length near a fifth of the frame width, 0 none.
+    font_scale : float
+        Scales the text.
+    timestamps : sequence of float, optional
+        Labels instead of the frames' ``timestamp`` metadata.
+    """
+
+    cmap: Any = DEFAULT_CMAP
+    zmin: ZBound = None
+    zmax: ZBound = None
+    draw_ts: bool = True
+    draw_scale: bool = True
+    scale_bar_nm: float | None = None
+    font_scale: float = 1.0
+    timestamps: Sequence[Any] | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments for :class:`Renderer`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: The names of the render options, in declaration order.
+RENDER_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RenderOptions))
+
+
+def takes_render_options(writer: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a picture writer taking ``**render`` the render options as its keywords.
+
+    The writer's visible signature lists its own parameters followed by every field of
+    :class:`RenderOptions` (keyword-only, with their defaults), so the registry can name
+    an unknown option and the docs show them, while the options stay declared once.
+    """
+    sig = inspect.signature(writer)
+    own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    defaults = RenderOptions()
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, name))
+        for name in RENDER_OPTION_NAMES
+    ]
+    writer.__signature__ = sig.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    return writer
+
+
 class Renderer:
     """Turn a stack into annotated pictures, one frame at a time.
 
@@ -578,6 +638,11 @@ class Renderer:
         ]
         self.bar_nm = self._choose_bar(scale_bar_nm) if draw_scale else None
         self._bar_cache: dict[int, list[Overlay]] = {}
+
+    @classmethod
+    def with_options(cls, stack: AFMImageStack, options: RenderOptions, **geometry: Any) -> Renderer:
+        """A renderer for ``options`` plus geometry keywords (``even``, ``min_height``...)."""
+        return cls(stack, **options.as_kwargs(), **geometry)
 
     # -------------------------------------------------------------- scale bar
     def _choose_bar(self, requested: float | None) -> float | None:

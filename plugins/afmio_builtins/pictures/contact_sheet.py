@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from afmio.stack import AFMImageStack
+
 from .render import N_LEVELS, Renderer, ZBound, _font
-from .stack import AFMImageStack
 
 __all__ = ["preview", "preview_frame_indices"]
 
@@ -94,7 +95,7 @@ def preview(
     tile_height : int
         Height of each frame's picture in pixels.
     cmap, zmin, zmax, draw_ts, draw_scale, scale_bar_nm
-        As for the GIF export (:class:`afmio.render.Renderer`). By default each tile
+        As for the GIF export (:class:`afmio_builtins.pictures.render.Renderer`). By default each tile
         is stretched to its own min..max, so structure shows even when the height
         offset jumps between frames (raw HS-AFM data); the colour bar then runs from
         "min" to "max" and every caption gives that frame's height span in the z
@@ -113,13 +114,13 @@ def preview(
     pathlib.Path
         The written PNG.
     """
-    from .atomic import atomic_output
+    from afmio.atomic import atomic_output
 
     target = Path(os.fspath(out_png))
     if isinstance(stack_or_path, AFMImageStack):
         stack, owned = stack_or_path, False
     else:
-        from . import load
+        from afmio import load
 
         stack, owned = load(stack_or_path, channel=channel, lazy=True), True
     try:

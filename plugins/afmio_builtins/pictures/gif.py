@@ -2,7 +2,7 @@
 
 ``afmio.save(stack, "movie.gif")`` or ``afmio.export(stack, folder, formats=[..., "gif"])``
 (file ``<base>[_filtered].gif``, playNano's naming). Rendering is afmio's shared
-renderer (:mod:`afmio.render`):
+renderer (:mod:`afmio_builtins.pictures.render`):
 
 * Colours: ``cmap`` (default ``"afmhot"``; any matplotlib colormap name) sampled
   into a fixed 256-colour palette (255 data levels + white for the text), so every
@@ -38,21 +38,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from afmio import DriverSpec, hookimpl
+from .render import Renderer, RenderOptions, takes_render_options
 
-__all__ = ["afmio_drivers", "frame_durations_ms", "write"]
+__all__ = ["frame_durations_ms", "write"]
 
 
-@hookimpl
-def afmio_drivers() -> list[DriverSpec]:
-    return [
-        DriverSpec(
-            name="gif",
-            extensions=(".gif",),
-            write="afmio_builtins.gif:write",
-            description="Animated GIF movie with time stamps and scale bar (write only)",
-        )
-    ]
 
 
 def frame_durations_ms(
@@ -84,41 +74,23 @@ def frame_durations_ms(
     return [max(1, round(d)) for d in values]
 
 
+@takes_render_options
 def write(
     stack: Any,
     path: Path,
     *,
-    cmap: Any = "afmhot",
-    zmin: float | str | None = None,
-    zmax: float | str | None = None,
     fps: float | None = None,
     duration: float | Sequence[float] | None = None,
-    draw_ts: bool = True,
-    draw_scale: bool = True,
-    scale_bar_nm: float | None = None,
     loop: int | None = 0,
-    font_scale: float = 1.0,
-    timestamps: Sequence[float] | None = None,
+    **render: Any,
 ) -> None:
     """Write ``stack`` as an annotated animated GIF to exactly ``path``."""
-    from afmio.render import Renderer
-
     from ._gif_stream import GifStreamWriter, delays_for, encode_frame, ordered_map
 
     delays = delays_for(stack.n_frames, frame_durations_ms(stack.n_frames, fps, duration))
     if loop is not None and (isinstance(loop, bool) or not 0 <= int(loop) <= 65535):
         raise ValueError(f"loop must be 0 (forever), a repeat count up to 65535 or None; got {loop!r}")
-    renderer = Renderer(
-        stack,
-        cmap=cmap,
-        zmin=zmin,
-        zmax=zmax,
-        draw_ts=draw_ts,
-        draw_scale=draw_scale,
-        scale_bar_nm=scale_bar_nm,
-        font_scale=font_scale,
-        timestamps=timestamps,
-    )
+    renderer = Renderer.with_options(stack, RenderOptions(**render))
     palette = renderer.palette.tobytes()
 
     def render_and_encode(item: tuple[int, Any]) -> bytes:

@@ -1,6 +1,6 @@
 """MP4 video and PNG image sequence (write only), rendered like the GIF.
 
-Both use afmio's shared renderer (:mod:`afmio.render`) and take the same picture
+Both use afmio's shared renderer (:mod:`afmio_builtins.pictures.render`) and take the same picture
 options as the ``gif`` driver: ``cmap`` (default ``"afmhot"``), ``zmin`` / ``zmax``
 (number, ``"auto"`` = 1st / 99th percentile of the stack, or None; per-frame
 stretch when both are None), ``draw_ts``, ``draw_scale``, ``scale_bar_nm``,
@@ -32,39 +32,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from afmio import DriverSpec, hookimpl
 from afmio.errors import MissingDependencyError
+
+from .render import Renderer, RenderOptions, takes_render_options
 
 if TYPE_CHECKING:
     from fractions import Fraction
 
-# afmio.render and fractions are imported by the writers: listing formats imports
-# this module only for its declaration.
-
-__all__ = ["afmio_drivers", "write_mp4", "write_png_sequence"]
+__all__ = ["write_mp4", "write_png_sequence"]
 
 _X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )
 
-@hookimpl
-def afmio_drivers() -> list[DriverSpec]:
-    return [
-        DriverSpec(
-            name="mp4",
-            extensions=(".mp4",),
-            write="afmio_builtins.media:write_mp4",
-            description="MP4 (H.264) movie with time stamps and scale bar (write only; afmio[video])",
-        ),
-        DriverSpec(
-            name="png",
-            aliases=("png-sequence",),
-            kind="folder",
-            member_patterns=("*.png",),
-            write="afmio_builtins.media:write_png_sequence",
-            description="Folder of numbered PNG frames with time stamps and scale bar (write only)",
-        ),
-    ]
 
 
 def _fps(fps: float | None, duration: float | None) -> Fraction:
@@ -83,47 +63,28 @@ def _fps(fps: float | None, duration: float | None) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
+@takes_render_options
 def write_mp4(
     stack: Any,
     path: Path,
     *,
-    cmap: Any = "afmhot",
-    zmin: float | str | None = None,
-    zmax: float | str | None = None,
     fps: float | None = None,
     duration: float | None = None,
-    draw_ts: bool = True,
-    draw_scale: bool = True,
-    scale_bar_nm: float | None = None,
-    font_scale: float = 1.0,
-    timestamps: Sequence[float] | None = None,
     crf: int = 18,
     preset: str = "veryfast",
+    **render: Any,
 ) -> None:
     """Write ``stack`` as an annotated H.264 MP4 to exactly ``path``."""
     try:
         import av
     except ImportError as exc:
         raise MissingDependencyError("av", "video", "MP4 export") from exc
-    from afmio.render import Renderer
-
     rate = _fps(fps, duration)
     if not 0 <= int(crf) <= 51:
         raise ValueError(f"crf must be 0..51; got {crf!r}")
     if preset not in _X264_PRESETS:
         raise ValueError(f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}")
-    renderer = Renderer(
-        stack,
-        even=True,
-        cmap=cmap,
-        zmin=zmin,
-        zmax=zmax,
-        draw_ts=draw_ts,
-        draw_scale=draw_scale,
-        scale_bar_nm=scale_bar_nm,
-        font_scale=font_scale,
-        timestamps=timestamps,
-    )
+    renderer = Renderer.with_options(stack, RenderOptions(**render), even=True)
     lay = renderer.layout
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate)
@@ -136,21 +97,15 @@ def write_mp4(
         container.mux(stream.encode(None))
 
 
+@takes_render_options
 def write_png_sequence(
     stack: Any,
     path: Path,
     *,
-    cmap: Any = "afmhot",
-    zmin: float | str | None = None,
-    zmax: float | str | None = None,
-    draw_ts: bool = True,
-    draw_scale: bool = True,
-    scale_bar_nm: float | None = None,
-    font_scale: float = 1.0,
-    timestamps: Sequence[float] | None = None,
     prefix: str | None = None,
     compress_level: int = 1,
     target: Path | None = None,
+    **render: Any,
 ) -> None:
     """Write ``stack`` as a folder of numbered, annotated PNG frames at exactly ``path``."""
     if not 0 <= int(compress_level) <= 9:
@@ -160,19 +115,7 @@ def write_png_sequence(
     name = str(prefix) if prefix is not None else (target or path).name
     if not name or any(ch in name for ch in '\\/:*?"<>|'):
         raise ValueError(f"invalid file-name prefix {name!r}")
-    from afmio.render import Renderer
-
-    renderer = Renderer(
-        stack,
-        cmap=cmap,
-        zmin=zmin,
-        zmax=zmax,
-        draw_ts=draw_ts,
-        draw_scale=draw_scale,
-        scale_bar_nm=scale_bar_nm,
-        font_scale=font_scale,
-        timestamps=timestamps,
-    )
+    renderer = Renderer.with_options(stack, RenderOptions(**render))
     digits = max(4, len(str(stack.n_frames)))
     path.mkdir(parents=True, exist_ok=False)
     for i, img in enumerate(renderer.palette_images()):

@@ -1,0 +1,139 @@
+"""Every built-in driver, declared as data in one table.
+
+afmio registers this module under the ``afmio.drivers`` entry-point group in its own
+``pyproject.toml``, exactly as a third-party plugin registers its own. Each
+:class:`~afmio.DriverSpec` names its functions as ``"module:function"`` strings; the
+module (``afmio_builtins.asd``, ...) holds the format's user documentation as its
+docstring and its real code, and is imported only when a file of that format is read or
+written. So listing formats imports this table and nothing heavier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from afmio.hookspecs import DriverSpec, hookimpl
+
+__all__ = ["BUILTIN_DRIVERS", "SPM_MEMBER_PATTERNS", "afmio_drivers", "builtin"]
+
+#: NanoScope member files: ``*.spm`` and numbered captures (``.001``, ``.002`` ...).
+SPM_MEMBER_PATTERNS = ("*.spm", "*.[0-9][0-9][0-9]")
+
+
+def _roles(module: str, *roles: str) -> dict[str, Any]:
+    """``{"read": "afmio_builtins.<module>:read", ...}`` for the named roles."""
+    return {role: f"afmio_builtins.{module}:{role}" for role in roles}
+
+
+_READER = ("read", "probe", "channels", "sniff")
+_BUNDLE = (*_READER, "write")
+
+BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
+    DriverSpec(
+        name="npz",
+        extensions=(".npz",),
+        description="playNano NPZ bundle (numpy ZIP of .npy members)",
+        lazy=True,
+        **_roles("npz", *_BUNDLE),
+    ),
+    DriverSpec(
+        name="hdf5",
+        aliases=("h5",),
+        extensions=(".h5",),
+        description="playNano HDF5 bundle",
+        lazy=True,
+        **_roles("hdf5", *_BUNDLE),
+    ),
+    DriverSpec(
+        name="ome-tiff",
+        aliases=("tif", "tiff", "ome-tif"),
+        extensions=(".ome.tif", ".ome.tiff", ".tif", ".tiff"),
+        description="OME-TIFF stack (playNano bundle) and plain multi-page TIFF stacks",
+        lazy=True,
+        **_roles("ome_tiff", *_BUNDLE),
+    ),
+    DriverSpec(
+        name="asd",
+        extensions=(".asd",),
+        description="RIBM / Ando-lab high-speed AFM movie (v0, v1, v2; TP/ER/PH)",
+        lazy=True,
+        **_roles("asd", *_READER),
+    ),
+    DriverSpec(
+        name="jpk",
+        description="JPK .jpk images; a folder of them (NanoRacer HS-AFM) as one video",
+        extensions=(".jpk",),
+        kind="folder",
+        member_patterns=("*.jpk",),
+        lazy=True,
+        **_roles("jpk", *_READER),
+    ),
+    DriverSpec(
+        name="h5-jpk",
+        aliases=("h5jpk",),
+        description="JPK .h5-jpk HS-AFM movies (HDF5, JPK SCAN)",
+        extensions=(".h5-jpk",),
+        lazy=True,
+        **_roles("h5jpk", *_READER),
+    ),
+    DriverSpec(
+        name="spm",
+        aliases=("nanoscope",),
+        description="Bruker/Veeco NanoScope .spm/.001 files; a folder of them is a video",
+        extensions=(".spm",),
+        kind="folder",
+        member_patterns=SPM_MEMBER_PATTERNS,
+        lazy=True,
+        **_roles("spm", *_READER),
+    ),
+    DriverSpec(
+        name="ome-zarr",
+        aliases=("zarr", "ngff"),
+        description="OME-Zarr / OME-NGFF 0.4 directory store (needs afmio[zarr])",
+        kind="folder",
+        extensions=(".ome.zarr", ".zarr"),
+        lazy=True,
+        **_roles("ome_zarr", "read", "write", "probe", "sniff"),
+    ),
+    DriverSpec(
+        name="ome-zarr-zip",
+        aliases=("zarr-zip",),
+        description="OME-Zarr / OME-NGFF 0.4 in a single zip file (needs afmio[zarr])",
+        extensions=(".ome.zarr.zip", ".zarr.zip"),
+        lazy=True,
+        **_roles("ome_zarr", "read", "write", "probe", "sniff"),
+    ),
+    DriverSpec(
+        name="gif",
+        extensions=(".gif",),
+        write="afmio_builtins.pictures.gif:write",
+        description="Animated GIF movie with time stamps and scale bar (write only)",
+    ),
+    DriverSpec(
+        name="mp4",
+        extensions=(".mp4",),
+        write="afmio_builtins.pictures.media:write_mp4",
+        description="MP4 (H.264) movie with time stamps and scale bar (write only; afmio[video])",
+    ),
+    DriverSpec(
+        name="png",
+        aliases=("png-sequence",),
+        kind="folder",
+        member_patterns=("*.png",),
+        write="afmio_builtins.pictures.media:write_png_sequence",
+        description="Folder of numbered PNG frames with time stamps and scale bar (write only)",
+    ),
+)
+
+
+@hookimpl
+def afmio_drivers() -> list[DriverSpec]:
+    return list(BUILTIN_DRIVERS)
+
+
+def builtin(name: str) -> DriverSpec:
+    """The built-in declaration called ``name`` (for tests that hold one driver on its own)."""
+    for spec in BUILTIN_DRIVERS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no built-in driver {name!r}")
