@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+# Progress bars off in tests, whatever the terminal.
+import afmio.progress
 from afmio_testdata.samples import sample_path, samples_root
 
-# Progress bars off in tests, whatever the terminal.
-os.environ.setdefault("AFMIO_PROGRESS", "0")
+afmio.progress.set_enabled(False)  # bars would interleave with pytest output
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def test_docs_build_without_warnings(tmp_path):
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
          "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
         capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, AFMIO_PROGRESS="0", PYTHONWARNINGS="ignore"),
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The generated pages hold what the code says, not a stale copy.

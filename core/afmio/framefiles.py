@@ -78,8 +78,9 @@ from .errors import (
 )
 from .frames import FrameSourceBase
 from .hookspecs import ProbeResult
-from .ioutil import check_allocation, natural_sort_key, progress
+from .ioutil import check_allocation, natural_sort_key
 from .metadata import build_frame_metadata
+from .progress import progress
 from .stack import AFMImageStack
 
 __all__ = [

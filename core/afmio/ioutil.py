@@ -1,17 +1,15 @@
-"""Small helpers shared by drivers: exact reads, size checks, name order, progress."""
+"""Small helpers shared by drivers: exact reads, size checks, name order."""
 
 from __future__ import annotations
 
 import os
 import re
-import sys
-from collections.abc import Iterable, Iterator
 from os import PathLike
 from typing import IO, Any, TypeVar
 
 from .errors import CorruptFileError, TruncatedFileError
 
-__all__ = ["check_allocation", "natural_sort_key", "progress", "read_exact", "require_size"]
+__all__ = ["check_allocation", "natural_sort_key", "read_exact", "require_size"]
 
 T = TypeVar("T")
 
@@ -52,16 +50,3 @@ def natural_sort_key(name: str) -> list[Any]:
     """Sort key putting ``frame2`` before ``frame10``."""
     return [int(p) if p.isdigit() else p.lower() for p in _DIGITS.split(name)]
 
-
-def progress(
-    iterable: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
-) -> Iterator[T]:
-    """Wrap ``iterable`` in a tqdm bar when stderr is a terminal (or ``enabled`` is True)."""
-    if enabled is None:
-        enabled = sys.stderr.isatty() and os.environ.get("AFMIO_PROGRESS", "1") != "0"
-    if not enabled:
-        yield from iterable
-        return
-    from tqdm import tqdm
-
-    yield from tqdm(iterable, total=total, desc=desc, leave=False, unit="frame")

@@ -77,8 +77,9 @@ from afmio.errors import AfmioError, CorruptFileError, PathNotFoundError, Trunca
 from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import natural_sort_key
-from afmio.ioutil import progress as progress_bar
 from afmio.metadata import build_frame_metadata
+from afmio.progress import overriding
+from afmio.progress import progress as progress_bar
 from afmio.stack import AFMImageStack
 
 from ._jpk_common import (
@@ -390,8 +391,8 @@ def _plan(path: Path, channel: str | None, show_progress: bool | None = False) -
     head = _read_header(files[0], lambda available: select_channel(path, available, channel))
     assert head.page is not None
     names, key = list(head.pages), head.page.key
-    bar = progress_bar(files[1:], total=len(files) - 1, desc=f"{path.name} (headers)",
-                       enabled=_bar_enabled(len(files), show_progress))
+    bar = files[1:] if _bar_enabled(len(files), show_progress) is False else progress_bar(
+        files[1:], total=len(files) - 1, desc=f"{path.name} (headers)")
     frames = [head] + [_read_header(f, key) for f in bar]
     _check_alike(frames)
     unit = frames[0].scale.z_unit
@@ -470,7 +471,8 @@ class _JpkFrames(FrameSourceBase):
         out = np.empty((n, h, w), np.float32)
         work = np.empty((h, w), np.float64)
         raw: np.ndarray | None = None
-        for i in progress_bar(range(n), total=n, desc=self._desc, enabled=_bar_enabled(n, self._progress)):
+        quiet = _bar_enabled(n, self._progress) is False
+        for i in range(n) if quiet else progress_bar(range(n), total=n, desc=self._desc):
             frame = self._frames[start + i]
             page = frame.page
             assert page is not None
@@ -532,9 +534,10 @@ def read(
         float32 frames in nm (or V / deg, see ``z_unit``), rows top line first.
     """
     path = Path(path)
-    plan = _plan(path, channel, progress)
-    source = _JpkFrames(plan, progress)
-    data: Any = source if lazy else source.read_frames(0, source.shape[0])
+    with overriding(progress):
+        plan = _plan(path, channel, progress)
+        source = _JpkFrames(plan, progress)
+        data: Any = source if lazy else source.read_frames(0, source.shape[0])
     stack = AFMImageStack(
         data,
         plan.pixel_size_nm,

@@ -36,8 +36,8 @@ import numpy as np
 from afmio.channels import select_channel
 from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError
 from afmio.hookspecs import ProbeResult
-from afmio.ioutil import progress
 from afmio.metadata import build_frame_metadata, make_json_safe
+from afmio.progress import progress
 from afmio.stack import AFMImageStack
 
 __all__ = ["probe", "read", "sniff", "write"]

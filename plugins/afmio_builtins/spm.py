@@ -102,8 +102,9 @@ from afmio.errors import (
 )
 from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
-from afmio.ioutil import check_allocation, natural_sort_key, progress, read_exact
+from afmio.ioutil import check_allocation, natural_sort_key, read_exact
 from afmio.metadata import build_frame_metadata
+from afmio.progress import progress
 from afmio.stack import AFMImageStack
 
 from ._nanoscope_header import (

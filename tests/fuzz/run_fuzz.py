@@ -28,7 +28,7 @@ def main() -> int:
     args = parser.parse_args()
     deadline = time.monotonic() + args.minutes * 60
     rounds = executed = 0
-    env = {**os.environ, "AFMIO_FUZZ_EXAMPLES": str(args.examples), "AFMIO_PROGRESS": "0"}
+    env = {**os.environ, "AFMIO_FUZZ_EXAMPLES": str(args.examples)}
     while time.monotonic() < deadline:
         seed = random.randrange(2**32)
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",

@@ -9,14 +9,13 @@ wrong command line); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import progress
 from .._version import __version__
 from . import convert, demo, inspect, pictures, plugins
 from ._common import EXIT_ERROR, EXIT_USAGE, STATE, HelpFormatter, UsageError, error_text
@@ -112,23 +111,6 @@ def _write_only_hint(exc: BaseException) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def _driver_progress(enabled: bool) -> Iterator[None]:
-    """``-q`` silences the drivers' own progress bars too (they follow ``AFMIO_PROGRESS``)."""
-    if enabled:
-        yield
-        return
-    before = os.environ.get("AFMIO_PROGRESS")
-    os.environ["AFMIO_PROGRESS"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("AFMIO_PROGRESS", None)
-        else:
-            os.environ["AFMIO_PROGRESS"] = before
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = build_parser()
@@ -142,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        with _driver_progress(not args.quiet):
+        # -q silences every bar, the drivers' own included; otherwise the automatic rule.
+        with progress.enabled(False if args.quiet else None):
             return int(func(args) or 0)
     except KeyboardInterrupt:
         print("afmio: interrupted", file=sys.stderr)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import progress
 from ..errors import AfmioError, UnsupportedFormatError
 
 __all__ = [
@@ -113,12 +113,7 @@ def progress_bar(items: Iterable[T], *, total: int, desc: str, unit: str = "file
 
 
 def _bars_enabled(total: int) -> bool:
-    return (
-        total > 1
-        and not STATE.quiet
-        and sys.stderr.isatty()
-        and os.environ.get("AFMIO_PROGRESS", "1") != "0"
-    )
+    return not STATE.quiet and progress.is_enabled(total)
 
 
 class _CountingSource:
