@@ -57,7 +57,9 @@ Writing
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import itertools
+import math
 import os
 import warnings
 from collections import Counter
@@ -80,15 +82,17 @@ from .frames import FrameSourceBase
 from .hookspecs import ProbeResult
 from .ioutil import check_allocation, natural_sort_key
 from .metadata import build_frame_metadata
-from .progress import progress
+from .progress import overriding, progress
 from .stack import AFMImageStack
 
 __all__ = [
     "FrameCodec",
     "FrameHeader",
     "FramePerFileDriver",
+    "FrameTiming",
     "FrameToWrite",
     "ImageInfo",
+    "default_timing",
 ]
 
 
@@ -110,8 +114,11 @@ class ImageInfo:
         Unit of the values ``read_image`` returns: ``"nm"`` for lengths (convert
         them), ``"V"``, ``"deg"``, or the file's own spelling.
     facts : mapping
-        Per-image facts (scale factors, data type, offsets) put into
-        ``acquisition`` for the channel that is loaded. JSON-friendly values.
+        Per-image facts (scale factors, data type, line direction) merged into
+        ``acquisition`` for the image that is loaded. JSON-friendly values.
+    key : object
+        The codec's own handle for the image (a page or section index), handed
+        back through :meth:`FrameCodec.read_image`.
     """
 
     channel: str
@@ -120,6 +127,7 @@ class ImageInfo:
     pixel_size_y_nm: float | None = None
     z_unit: str = "nm"
     facts: Mapping[str, Any] = field(default_factory=dict)
+    key: Any = None
 
 
 @dataclass
@@ -147,6 +155,9 @@ class FrameHeader:
     acquisition : dict
         Instrument facts from this file (JSON-friendly); the first frame's go into
         the stack's ``acquisition``.
+    aliases : dict
+        Extra lower-case channel names of this file (internal names) mapped to a
+        channel name, added to the codec's ``aliases``.
     private : object
         The codec's own parsed state (offsets, data types), handed back to
         :meth:`FrameCodec.read_image`; never shown to users.
@@ -161,6 +172,7 @@ class FrameHeader:
     line_rate: float | None = None
     scan_direction: str | None = None
     acquisition: dict[str, Any] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
     private: Any = None
 
     def channel_names(self) -> list[str]:
@@ -168,7 +180,7 @@ class FrameHeader:
         return list(dict.fromkeys(im.channel for im in self.images))
 
     def image(self, channel: str) -> ImageInfo:
-        """The image of ``channel`` (exact spelling)."""
+        """The first image of ``channel`` (exact spelling)."""
         for im in self.images:
             if im.channel == channel:
                 return im
@@ -187,6 +199,15 @@ class FrameToWrite:
     z_unit: str
     metadata: Mapping[str, Any]
     acquisition: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """Per-frame times of a video: seconds since frame 0, durations, and their source."""
+
+    timestamps: list[float | None]
+    durations: list[float | None]
+    source: str
 
 
 class FrameCodec:
@@ -218,8 +239,35 @@ class FrameCodec:
         return None
 
     def read_header(self, path: Path) -> FrameHeader:
-        """Parse one file's header; raise ``UnsupportedFormatError`` when it is not this format."""
+        """Parse one file's header; raise ``UnsupportedFormatError`` when it is not this format.
+
+        A codec with read options (``direction=``, ``allow_truncated=``) declares them
+        as keyword-only parameters here; the driver's ``read`` accepts and documents
+        them (its signature lists them) and passes them to every call.
+        """
         raise NotImplementedError
+
+    def choose_image(self, header: FrameHeader, channel: str, like: ImageInfo | None) -> ImageInfo:
+        """The image of ``channel`` to load from ``header``.
+
+        ``like`` is the image chosen in the first frame (None for the first frame), so
+        a format storing several images per channel (trace and retrace) can keep one
+        kind for the whole video. By default: the first image of the channel.
+        """
+        return header.image(channel)
+
+    def frame_timing(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> FrameTiming:
+        """Timestamps and durations of the frames in order, and where they came from.
+
+        The default is the rule in the module docstring; override for a format whose
+        times follow other rules.
+        """
+        return default_timing(headers)
+
+    def describe(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> dict[str, Any]:
+        """Whole-video facts for ``acquisition``: by default the first frame's header facts
+        and the loaded image's facts."""
+        return {**headers[0].acquisition, **images[0].facts}
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
         """Return ``image``'s values as a 2-D array of ``image.shape`` in ``image.z_unit``.
@@ -281,6 +329,12 @@ def _float_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def _codec_options(codec: FrameCodec) -> list[inspect.Parameter]:
+    """The keyword-only read options a codec's ``read_header`` declares."""
+    params = inspect.signature(codec.read_header).parameters.values()
+    return [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
 class FramePerFileDriver:
     """The driver functions of a frame-per-file format, built from its codec.
 
@@ -288,10 +342,37 @@ class FramePerFileDriver:
     ----------
     codec : FrameCodec
         The format's byte codec.
+
+    Attributes
+    ----------
+    read, probe, channels, sniff, write
+        The functions a :class:`~afmio.DriverSpec` names. ``read`` takes
+        ``channel``, ``lazy``, ``dtype`` and ``progress`` plus the codec's own read
+        options (the keyword-only parameters of its ``read_header``), and its
+        signature lists them all.
     """
 
     def __init__(self, codec: FrameCodec) -> None:
         self.codec = codec
+        options = _codec_options(codec)
+        self._option_names = tuple(p.name for p in options)
+
+        def read(
+            path: Path,
+            *,
+            channel: str | None = None,
+            lazy: bool = False,
+            dtype: Any = np.float32,
+            progress: bool | None = None,
+            **options: Any,
+        ) -> AFMImageStack:
+            return self.read_stack(path, channel=channel, lazy=lazy, dtype=dtype, progress=progress, **options)
+
+        own = [p for p in inspect.signature(read).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        read.__signature__ = inspect.Signature([*own, *options], return_annotation=AFMImageStack)  # type: ignore[attr-defined]
+        read.__doc__ = self.read_stack.__doc__
+        read.__qualname__ = read.__name__ = "read"
+        self.read = read
 
     # ------------------------------------------------------------------ members
     def is_member(self, name: str) -> bool:
@@ -318,13 +399,14 @@ class FramePerFileDriver:
         order = tuple(self.codec.default_order)
         if header.default_channel in available:
             order = (*order, header.default_channel)  # type: ignore[arg-type]
-        return select_channel(header.path, available, requested, aliases=dict(self.codec.aliases), order=order)
+        aliases = {**self.codec.aliases, **header.aliases}
+        return select_channel(header.path, available, requested, aliases=aliases, order=order)
 
-    def _headers(self, path: Path) -> tuple[list[FrameHeader], list[str]]:
+    def _headers(self, path: Path, options: Mapping[str, Any]) -> tuple[list[FrameHeader], list[str]]:
         if not path.exists():
             raise PathNotFoundError(path)
         if not path.is_dir():
-            return [self.codec.read_header(path)], []
+            return [self.codec.read_header(path, **options)], []
         members = self.members(path)
         patterns = ", ".join(self.codec.member_patterns)
         if not members:
@@ -335,7 +417,7 @@ class FramePerFileDriver:
         skipped: list[str] = []
         for member in progress(members, total=len(members), desc=f"{self.codec.format_name} headers"):
             try:
-                headers.append(self.codec.read_header(member))
+                headers.append(self.codec.read_header(member, **options))
             except UnsupportedFormatError:
                 skipped.append(member.name)
         if skipped:
@@ -353,16 +435,25 @@ class FramePerFileDriver:
             )
         return headers, skipped
 
-    def scan(self, path: Path, channel: str | None = None) -> _Scan:
+    def _split_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = [k for k in options if k not in self._option_names]
+        if unknown:
+            raise TypeError(
+                f"{self.codec.format_name} read has no option {unknown[0]!r}; "
+                f"its options: {', '.join(('channel', 'lazy', 'dtype', 'progress', *self._option_names))}"
+            )
+        return dict(options)
+
+    def scan(self, path: Path, channel: str | None = None, **options: Any) -> _Scan:
         """Read every member's header, order the frames and choose the channel once."""
-        headers, skipped = self._headers(path)
+        headers, skipped = self._headers(path, self._split_options(options))
         headers, order = _order(headers) if path.is_dir() else (headers, "single file")
         chosen = self._choose_channel(headers[0], channel)
-        images = []
+        images: list[ImageInfo] = []
         for header in headers:
             if chosen not in header.channel_names():
                 raise ChannelNotFoundError(header.path, chosen, header.channel_names())
-            images.append(header.image(chosen))
+            images.append(self.codec.choose_image(header, chosen, images[0] if images else None))
         _check_consistent(headers, images)
         return _Scan(path, headers, images, skipped, order)
 
@@ -383,23 +474,21 @@ class FramePerFileDriver:
         return False if all(a is False for a in answers) else None
 
     def channels(self, path: Path) -> list[str]:
-        """Channel names of the file, or of the first member of a folder."""
+        """Channel names of the file, or of the first readable member of a folder."""
         p = Path(path)
-        headers, _ = self._headers(p) if not p.is_dir() else self._first_header(p)
-        return headers[0].channel_names()
-
-    def _first_header(self, folder: Path) -> tuple[list[FrameHeader], list[str]]:
-        for member in self.members(folder):
+        if not p.is_dir():
+            return self.codec.read_header(p).channel_names()
+        for member in self.members(p):
             try:
-                return [self.codec.read_header(member)], []
+                return self.codec.read_header(member).channel_names()
             except UnsupportedFormatError:
                 continue
-        raise UnsupportedFormatError(f"{folder}: no {self.codec.format_name} files in the folder", path=folder)
+        raise UnsupportedFormatError(f"{p}: no {self.codec.format_name} files in the folder", path=p)
 
     def probe(self, path: Path) -> ProbeResult:
         """Headers only: frames, shape, channels, pixel sizes, unit and times."""
         scan = self.scan(Path(path))
-        meta, timing = _frame_metadata(scan)
+        meta, acquisition = self._describe(scan)
         first = scan.images[0]
         stamps = [m["timestamp"] for m in meta]
         return ProbeResult(
@@ -411,16 +500,18 @@ class FramePerFileDriver:
             pixel_size_y_nm=first.pixel_size_y_nm or first.pixel_size_nm,
             z_unit=first.z_unit,
             frame_times=None if any(t is None for t in stamps) else [float(t) for t in stamps],
-            acquisition=_acquisition(scan, timing),
+            acquisition=acquisition,
         )
 
-    def read(
+    def read_stack(
         self,
         path: Path,
         *,
         channel: str | None = None,
         lazy: bool = False,
         dtype: Any = np.float32,
+        progress: bool | None = None,
+        **options: Any,
     ) -> AFMImageStack:
         """Read one file as a one-frame stack, or a folder of files as a video.
 
@@ -434,11 +525,19 @@ class FramePerFileDriver:
             Read each frame's file only when the frame is asked for.
         dtype : float32 or float64
             Element type of the values.
+        progress : bool, optional
+            Show progress bars for this call (True), never (False), or as
+            :mod:`afmio.progress` is set (None).
+        **options
+            The format's own read options.
         """
-        p = Path(path)
-        out_dtype = _float_dtype(dtype)
-        scan = self.scan(p, channel)
-        meta, timing = _frame_metadata(scan)
+        with overriding(progress):
+            return self._read(Path(path), channel, lazy, _float_dtype(dtype), options)
+
+    def _read(self, p: Path, channel: str | None, lazy: bool, out_dtype: np.dtype,
+              options: Mapping[str, Any]) -> AFMImageStack:
+        scan = self.scan(p, channel, **options)
+        meta, acquisition = self._describe(scan)
         first = scan.images[0]
         source = _FileFrames(self.codec, scan, out_dtype)
         data: Any = source
@@ -447,8 +546,7 @@ class FramePerFileDriver:
             on_disk = sum(_size(h.path) for h in scan.headers)
             check_allocation(p, n * rows * cols * out_dtype.itemsize, f"{n} frames of {rows} x {cols}", on_disk)
             data = np.empty((n, rows, cols), out_dtype)
-            frames = progress(range(n), total=n, desc=f"{self.codec.format_name} frames")
-            for i in frames:
+            for i in progress(range(n), total=n, desc=f"{self.codec.format_name} frames"):
                 _read_into(self.codec, scan.headers[i], scan.images[i], data[i])
         stack = AFMImageStack(
             data,
@@ -459,8 +557,31 @@ class FramePerFileDriver:
             pixel_size_y_nm=first.pixel_size_y_nm,
             z_unit=first.z_unit,
         )
-        stack.provenance["acquisition"] = _acquisition(scan, timing)
+        stack.provenance["acquisition"] = acquisition
         return stack
+
+    def _describe(self, scan: _Scan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Per-frame metadata and whole-video acquisition facts."""
+        _check_pixel_sizes(scan)
+        timing = self.codec.frame_timing(scan.headers, scan.images)
+        meta = [
+            build_frame_metadata(
+                timestamp=ts,
+                frame_pixel_size_nm=image.pixel_size_nm,
+                frame_duration_s=dur,
+                start_epoch_ms=None if header.start_epoch_s is None else header.start_epoch_s * 1000.0,
+                scan_direction=header.scan_direction,
+                line_rate=header.line_rate,
+            )
+            for header, image, ts, dur in zip(scan.headers, scan.images, timing.timestamps, timing.durations)
+        ]
+        acquisition = self.codec.describe(scan.headers, scan.images)
+        acquisition["frame_order"] = scan.order
+        acquisition["timing_source"] = timing.source
+        acquisition["files"] = [h.path.name for h in scan.headers]
+        if scan.skipped:
+            acquisition["skipped_files"] = list(scan.skipped)
+        return meta, acquisition
 
     def writes_single_file(self, target: Path) -> bool:
         """True when ``target`` names one file of the format rather than a folder."""
@@ -511,7 +632,7 @@ def _order(headers: list[FrameHeader]) -> tuple[list[FrameHeader], str]:
             by_name,
             key=lambda h: (h.start_epoch_s, h.relative_time_s if rel else 0.0),  # stable: ties keep name order
         )
-        return ordered, "header time"
+        return ordered, "header date"
     if all(h.relative_time_s is not None for h in by_name):
         return sorted(by_name, key=lambda h: h.relative_time_s), "relative frame time"  # type: ignore[arg-type,return-value]
     return by_name, "natural name order"
@@ -527,15 +648,24 @@ def _check_consistent(headers: list[FrameHeader], images: list[ImageInfo]) -> No
         expected = _majority([key(im) for im in images])
         for header, im in zip(headers, images):
             if key(im) != expected:
+                shown = "x".join(map(str, key(im))) if what == "shape" else repr(key(im))
+                usual = "x".join(map(str, expected)) if what == "shape" else repr(expected)
                 raise CorruptFileError(
                     header.path,
-                    f"image {im.channel!r} has {what} {key(im)!r} but the other frames have {expected!r}; "
+                    f"image {im.channel!r} has {what} {shown} but the other frames have {usual}; "
                     "every frame of a folder must match",
                 )
 
 
-def _timing(scan: _Scan) -> tuple[list[float | None], list[float | None], str]:
-    headers = scan.headers
+def _check_pixel_sizes(scan: _Scan) -> None:
+    for header, im in zip(scan.headers, scan.images):
+        for value in (im.pixel_size_nm, im.pixel_size_y_nm or im.pixel_size_nm):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise CorruptFileError(header.path, f"image {im.channel!r} has no usable pixel size ({value!r} nm)")
+
+
+def default_timing(headers: Sequence[FrameHeader]) -> FrameTiming:
+    """The base rule: relative times, else start times, else summed durations, else unknown."""
     n = len(headers)
     declared = [h.frame_duration_s for h in headers]
     for attr, source in (("relative_time_s", "relative frame time"), ("start_epoch_s", "header start time")):
@@ -544,41 +674,11 @@ def _timing(scan: _Scan) -> tuple[list[float | None], list[float | None], str]:
             stamps: list[float | None] = [s - starts[0] for s in starts]
             gaps: list[float | None] = [b - a for a, b in itertools.pairwise(starts)] + [None]
             durations = [d if d is not None else g for d, g in zip(declared, gaps)]
-            return stamps, durations, source
+            return FrameTiming(stamps, durations, source)
     if all(d is not None for d in declared):
         cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(declared[:-1], dtype=float))])
-        return [float(t) for t in cumulative], declared, "frame durations"
-    return [None] * n, declared, "unknown (no times in the headers)"
-
-
-def _frame_metadata(scan: _Scan) -> tuple[list[dict[str, Any]], str]:
-    stamps, durations, source = _timing(scan)
-    meta = []
-    for header, image, ts, dur in zip(scan.headers, scan.images, stamps, durations):
-        epoch = header.start_epoch_s
-        meta.append(
-            build_frame_metadata(
-                timestamp=ts,
-                frame_pixel_size_nm=image.pixel_size_nm,
-                frame_duration_s=dur,
-                start_epoch_ms=None if epoch is None else epoch * 1000.0,
-                scan_direction=header.scan_direction,
-                line_rate=header.line_rate,
-            )
-        )
-    return meta, source
-
-
-def _acquisition(scan: _Scan, timing_source: str) -> dict[str, Any]:
-    first_header, first_image = scan.headers[0], scan.images[0]
-    acq: dict[str, Any] = dict(first_header.acquisition)
-    acq.update({f"channel_{k}": v for k, v in first_image.facts.items()})
-    acq["frame_order"] = scan.order
-    acq["timing_source"] = timing_source
-    acq["files"] = [h.path.name for h in scan.headers]
-    if scan.skipped:
-        acq["skipped_files"] = list(scan.skipped)
-    return acq
+        return FrameTiming([float(t) for t in cumulative], declared, "frame durations")
+    return FrameTiming([None] * n, declared, "unknown (no times in the headers)")
 
 
 def _frame_info(stack: AFMImageStack, index: int) -> FrameToWrite:
