@@ -226,6 +226,9 @@ class FrameCodec:
     write_extension : str or None
         Extension of the files written into a folder (``".gwy"``); None when the
         codec cannot write.
+    pixel_size_from : str
+        Where pixel sizes come from, for the error when one is missing or invalid
+        (``"'Scan Size'"``).
     """
 
     format_name: ClassVar[str] = "frame-per-file"
@@ -233,6 +236,7 @@ class FrameCodec:
     default_order: ClassVar[tuple[str, ...]] = DEFAULT_CHANNEL_ORDER
     aliases: ClassVar[Mapping[str, str]] = {}
     write_extension: ClassVar[str | None] = None
+    pixel_size_from: ClassVar[str] = "the header's scan size"
 
     def sniff(self, path: Path) -> bool | None:
         """Cheap content check of one file: True mine, False not mine, None cannot tell."""
@@ -562,7 +566,7 @@ class FramePerFileDriver:
 
     def _describe(self, scan: _Scan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Per-frame metadata and whole-video acquisition facts."""
-        _check_pixel_sizes(scan)
+        _check_pixel_sizes(self.codec, scan)
         timing = self.codec.frame_timing(scan.headers, scan.images)
         meta = [
             build_frame_metadata(
@@ -633,8 +637,6 @@ def _order(headers: list[FrameHeader]) -> tuple[list[FrameHeader], str]:
             key=lambda h: (h.start_epoch_s, h.relative_time_s if rel else 0.0),  # stable: ties keep name order
         )
         return ordered, "header date"
-    if all(h.relative_time_s is not None for h in by_name):
-        return sorted(by_name, key=lambda h: h.relative_time_s), "relative frame time"  # type: ignore[arg-type,return-value]
     return by_name, "natural name order"
 
 
@@ -644,24 +646,35 @@ def _majority(values: Sequence[Any]) -> Any:
 
 def _check_consistent(headers: list[FrameHeader], images: list[ImageInfo]) -> None:
     """Every frame has the majority's shape and unit; the odd file is named."""
-    for what, key in (("shape", lambda im: im.shape), ("value unit", lambda im: im.z_unit)):
-        expected = _majority([key(im) for im in images])
-        for header, im in zip(headers, images):
-            if key(im) != expected:
-                shown = "x".join(map(str, key(im))) if what == "shape" else repr(key(im))
-                usual = "x".join(map(str, expected)) if what == "shape" else repr(expected)
-                raise CorruptFileError(
-                    header.path,
-                    f"image {im.channel!r} has {what} {shown} but the other frames have {usual}; "
-                    "every frame of a folder must match",
-                )
+    shapes = [im.shape for im in images]
+    usual = _majority(shapes)
+    model = headers[shapes.index(usual)].path.name
+    for header, im in zip(headers, images):
+        if im.shape != usual:
+            raise CorruptFileError(
+                header.path,
+                f"image {im.channel!r} is {im.shape[0]} x {im.shape[1]} pixels but {model} (like most frames) is "
+                f"{usual[0]} x {usual[1]}; every frame of a folder must have one shape",
+            )
+    units = [im.z_unit for im in images]
+    usual_unit = _majority(units)
+    model = headers[units.index(usual_unit)].path.name
+    for header, im in zip(headers, images):
+        if im.z_unit != usual_unit:
+            raise CorruptFileError(
+                header.path, f"image {im.channel!r} is in {im.z_unit!r} but {model} (like most frames) is in "
+                f"{usual_unit!r}; every frame of a folder must have one unit",
+            )
 
 
-def _check_pixel_sizes(scan: _Scan) -> None:
+def _check_pixel_sizes(codec: FrameCodec, scan: _Scan) -> None:
     for header, im in zip(scan.headers, scan.images):
         for value in (im.pixel_size_nm, im.pixel_size_y_nm or im.pixel_size_nm):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise CorruptFileError(header.path, f"image {im.channel!r} has no usable pixel size ({value!r} nm)")
+                raise CorruptFileError(
+                    header.path,
+                    f"image {im.channel!r} has no usable pixel size ({codec.pixel_size_from}: {value!r} nm)",
+                )
 
 
 def default_timing(headers: Sequence[FrameHeader]) -> FrameTiming:

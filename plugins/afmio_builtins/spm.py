@@ -83,29 +83,17 @@ Errors
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
-import os
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from afmio.channels import select_channel
-from afmio.errors import (
-    ChannelNotFoundError,
-    CorruptFileError,
-    PathNotFoundError,
-    UnsupportedFormatError,
-)
-from afmio.frames import FrameSourceBase
-from afmio.hookspecs import ProbeResult
-from afmio.ioutil import check_allocation, natural_sort_key, read_exact
-from afmio.metadata import build_frame_metadata
-from afmio.progress import progress
-from afmio.stack import AFMImageStack
+from afmio.errors import ChannelNotFoundError
+from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, FrameTiming, ImageInfo
+from afmio.ioutil import read_exact
 
 from ._nanoscope_header import (
     MAGIC,
@@ -118,76 +106,22 @@ from ._nanoscope_header import (
 )
 from .catalog import SPM_MEMBER_PATTERNS as MEMBER_PATTERNS
 
-__all__ = ["channels", "probe", "read", "sniff"]
+__all__ = ["MEMBER_PATTERNS", "NanoscopeCodec", "channels", "probe", "read", "sniff"]
 
 DEFAULT_ORDER = ("Height Sensor", "Height")
 _SCAN_DIRECTIONS = {"down": "topDown", "up": "bottomUp"}
 
 
-# --------------------------------------------------------------------------- members
-def _is_member(name: str) -> bool:
-    lowered = name.lower()
-    return not name.startswith(".") and any(fnmatch.fnmatchcase(lowered, p) for p in MEMBER_PATTERNS)
-
-
-def _member_files(folder: Path) -> list[Path]:
-    try:
-        with os.scandir(folder) as entries:
-            return [Path(e.path) for e in entries if e.is_file() and _is_member(e.name)]
-    except OSError as exc:
-        raise PathNotFoundError(folder, f"cannot list folder: {exc.strerror or exc}") from exc
-
-
-def _head(path: Path, n: int = len(MAGIC)) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(n)
-
-
-def sniff(path: Path) -> bool | None:
-    """True for a NanoScope file (or a folder holding some), False otherwise.
-
-    A folder answers True as soon as one matching member has the ``\\*File list``
-    magic, False when none has, and None when it has no matching member.
-    """
-    p = Path(path)
-    try:
-        if p.is_dir():
-            members = sorted(_member_files(p), key=lambda m: natural_sort_key(m.name))
-            if not members:
-                return None
-            return any(has_magic(_head(m)) for m in members)
-        return has_magic(_head(p))
-    except OSError:
-        return None
-
-
-# --------------------------------------------------------------------------- choosing
 @dataclass(frozen=True)
-class _Frame:
-    """One file's chosen image and what is needed to read and describe it."""
+class _File:
+    """The parsed header of one file and the line direction the caller asked for."""
 
-    path: Path
     header: NanoscopeHeader
-    image: ImageHeader
-    z: ZScale
+    direction: LineDirection | None
+    z: dict[int, ZScale]
 
-
-def _channel_names(header: NanoscopeHeader) -> list[str]:
-    seen: dict[str, None] = {}
-    for im in header.images:
-        seen.setdefault(im.channel, None)
-    return list(seen)
-
-
-def _resolve_channel(header: NanoscopeHeader, requested: str | None) -> str:
-    available = _channel_names(header)
-    if requested is not None and requested.strip() in available:
-        return requested.strip()  # an exact spelling beats the "height" alias
-    aliases: dict[str, str] = {}
-    for im in header.images:
-        if im.internal_name:
-            aliases.setdefault(im.internal_name.lower(), im.channel)
-    return select_channel(header.path, available, requested, aliases=aliases, order=DEFAULT_ORDER)
+    def image(self, info: ImageInfo) -> ImageHeader:
+        return self.header.images[info.key]
 
 
 def _parse_direction(direction: str | None) -> LineDirection | None:
@@ -199,349 +133,133 @@ def _parse_direction(direction: str | None) -> LineDirection | None:
         raise ValueError(f"direction must be 'trace', 'retrace' or None, not {direction!r}") from None
 
 
-def _choose_image(header: NanoscopeHeader, channel: str, direction: LineDirection | None) -> ImageHeader:
-    """The image of ``channel`` in ``direction``; by default Trace, else the one stored."""
-    images = [im for im in header.images if im.channel == channel]
-    if direction is not None:
-        for im in images:
-            if im.line_direction is direction:
-                return im
-        stored = [f"{im.channel} ({im.line_direction.value})" for im in header.images]
-        raise ChannelNotFoundError(header.path, f"{channel} ({direction.value})", stored)
-    for im in images:
-        if im.line_direction is LineDirection.TRACE:
-            return im
-    return images[0]
-
-
-def _frame(path: Path, channel: str | None, direction: LineDirection | None) -> _Frame:
-    header = read_header(path)
-    name = _resolve_channel(header, channel)
-    image = _choose_image(header, name, direction)
-    return _Frame(path, header, image, header.z_scale(image))
-
-
-# --------------------------------------------------------------------------- folder scan
-@dataclass
-class _Scan:
-    """Files of the input in frame order, with the one image chosen in each."""
-
-    source: Path
-    frames: list[_Frame]
-    skipped: list[str]
-    order: str
-
-
-def _scan(path: Path, channel: str | None, direction: LineDirection | None) -> _Scan:
-    if not path.exists():
-        raise PathNotFoundError(path)
-    if not path.is_dir():
-        return _Scan(path, [_frame(path, channel, direction)], [], "single file")
-    members = _member_files(path)
-    if not members:
-        raise UnsupportedFormatError(
-            f"{path}: no NanoScope files in the folder (names matching {', '.join(MEMBER_PATTERNS)})",
-            path=path,
-        )
-    headers: list[NanoscopeHeader] = []
-    skipped: list[str] = []
-    members.sort(key=lambda m: natural_sort_key(m.name))
-    for m in progress(members, total=len(members), desc="NanoScope headers"):
-        try:
-            headers.append(read_header(m))
-        except UnsupportedFormatError:  # no "\*File list" magic: someone else's file
-            skipped.append(m.name)
-    if skipped:
-        listed = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
-        if not headers:
-            raise UnsupportedFormatError(
-                f"{path}: none of the {len(members)} files matching {', '.join(MEMBER_PATTERNS)} is a "
-                f"NanoScope file (no '\\*File list' at the start): {listed}",
-                path=path,
-            )
-        warnings.warn(
-            f"{path}: skipped {len(skipped)} file(s) that are not NanoScope files: {listed}",
-            UserWarning,
-            stacklevel=3,
-        )
-    # The first file (by name) fixes the channel and the line direction, so every frame
-    # of the video shows the same image ("height" and the default direction mean one thing).
-    chosen = _resolve_channel(headers[0], channel)
-    if direction is None:
-        direction = _choose_image(headers[0], chosen, None).line_direction
-    frames = []
-    for header in headers:
-        if chosen not in _channel_names(header):
-            raise ChannelNotFoundError(header.path, chosen, _channel_names(header))
-        image = _choose_image(header, chosen, direction)
-        frames.append(_Frame(header.path, header, image, header.z_scale(image)))
-    frames, order = _order(frames)
-    return _Scan(path, frames, skipped, order)
-
-
-def _order(frames: list[_Frame]) -> tuple[list[_Frame], str]:
-    """Sort by header date (then relative frame time, then name), else by name."""
-    dates = [f.header.epoch_s for f in frames]
-    if all(d is not None for d in dates):
-        rel = [f.image.relative_frame_time for f in frames]
-        use_rel = all(r is not None for r in rel)
-        ordered = sorted(
-            frames,
-            key=lambda f: (f.header.epoch_s, f.image.relative_frame_time if use_rel else 0.0,
-                           natural_sort_key(f.path.name)),
-        )
-        return ordered, "header date"
-    return sorted(frames, key=lambda f: natural_sort_key(f.path.name)), "natural name order"
-
-
-def _check_consistent(scan: _Scan, allow_truncated: bool = False) -> tuple[int, int]:
-    first = scan.frames[0]
-    shape = (first.image.rows, first.image.cols)
-    for f in scan.frames:
-        # A file cut short is an incomplete copy: say so even when the chosen image survived.
-        for image in [f.image] if allow_truncated else [f.image, *f.header.images]:
-            f.header.check_data(image)
-        if (f.image.rows, f.image.cols) != shape:
-            raise CorruptFileError(
-                f.path,
-                f"image {f.image.channel!r} is {f.image.rows} x {f.image.cols} pixels but "
-                f"{first.path.name} is {shape[0]} x {shape[1]}; every frame of a folder must have one shape",
-            )
-        if f.z.unit != first.z.unit:
-            raise CorruptFileError(
-                f.path, f"image {f.image.channel!r} is in {f.z.unit!r} but {first.path.name} is in {first.z.unit!r}"
-            )
-    return shape
-
-
-# --------------------------------------------------------------------------- metadata
-def _pixel_sizes(scan: _Scan) -> list[tuple[float, float]]:
-    sizes = []
-    for f in scan.frames:
-        px = f.image.pixel_size_nm
-        if px is None or not (px[0] > 0 and px[1] > 0):
-            raise CorruptFileError(
-                f.path, f"image {f.image.channel!r} has no usable 'Scan Size' ({f.image.section.get('Scan Size')!r})"
-            )
-        sizes.append(px)
-    return sizes
-
-
-def _timing(scan: _Scan) -> tuple[list[float | None], list[float | None], str]:
-    frames = scan.frames
-    rel = [f.image.relative_frame_time for f in frames]
-    if all(r is not None for r in rel):
-        base = rel[0]
-        stamps: list[float | None] = [r - base for r in rel]  # type: ignore[operator]
-        durations: list[float | None] = [b - a for a, b in itertools.pairwise(rel)]  # type: ignore[operator]
-        durations.append(None)
-        return stamps, durations, "relative frame time"
-    rate = frames[0].header.scan_rate
-    if rate:
-        interval = frames[0].image.rows / rate
-        return [i * interval for i in range(len(frames))], [interval] * len(frames), "lines / scan rate"
-    return [None] * len(frames), [None] * len(frames), "unknown (no relative frame time, no scan rate)"
-
-
 def _scan_direction(text: str | None) -> str | None:
     if text is None:
         return None
     return _SCAN_DIRECTIONS.get(text.strip().lower(), text.strip())
 
 
-def _frame_metadata(scan: _Scan, sizes: list[tuple[float, float]]) -> tuple[list[dict[str, Any]], str]:
-    stamps, durations, source = _timing(scan)
-    meta = []
-    for f, (px, _), ts, dur in zip(scan.frames, sizes, stamps, durations):
-        epoch = f.header.epoch_s
-        meta.append(
-            build_frame_metadata(
-                timestamp=ts,
-                frame_pixel_size_nm=px,
-                frame_duration_s=dur,
-                start_epoch_ms=None if epoch is None else epoch * 1000.0,
-                scan_direction=_scan_direction(f.image.frame_direction),
-                line_rate=f.header.scan_rate,
-            )
-        )
-    return meta, source
-
-
-def _acquisition(scan: _Scan, direction: LineDirection | None, timing_source: str) -> dict[str, Any]:
-    first = scan.frames[0]
-    im, h = first.image, first.header
-    loaded = im.line_direction.value
-    acq: dict[str, Any] = {
-        "nanoscope_version": h.version,
-        "instrument": h.global_value("Description"),
+def _image_info(header: NanoscopeHeader, position: int, im: ImageHeader, z: ZScale) -> ImageInfo:
+    px = im.pixel_size_nm or (float("nan"), float("nan"))
+    facts: dict[str, Any] = {
         "channel_internal_name": im.internal_name,
-        "line_direction": loaded,
-        "line_direction_requested": None if direction is None else direction.value,
-        "capture_direction": h.global_value("Capture direction"),
+        "line_direction": im.line_direction.value,
         "samples_per_line": im.samples_per_line,
         "lines": im.lines,
         "scan_size_nm": list(im.scan_size_nm) if im.scan_size_nm else None,
         "bytes_per_pixel": int(im.pixel_width),
-        "z_scale": first.z.z_scale,
-        "z_sensitivity": first.z.sensitivity,
+        "z_scale": z.z_scale,
+        "z_sensitivity": z.sensitivity,
         "z_offset_ignored": im.section.at("Z offset"),
-        "timing_source": timing_source,
-        "frame_order": scan.order,
-        "files": [f.path.name for f in scan.frames],
     }
-    if direction is None and im.line_direction is not LineDirection.TRACE:
-        acq["line_direction_note"] = (
-            f"no Trace image of {im.channel!r} in the file; loaded the {loaded} image"
+    if z.note:
+        facts["z_scale_note"] = z.note
+    return ImageInfo(im.channel, (im.rows, im.cols), px[0], px[1], z.unit, facts, key=position)
+
+
+class NanoscopeCodec(FrameCodec):
+    """One NanoScope file: its ``\\*Ciao image list`` sections as images."""
+
+    format_name = "NanoScope"
+    member_patterns = MEMBER_PATTERNS
+    default_order = DEFAULT_ORDER
+    pixel_size_from = "'Scan Size' over 'Samps/line' and 'Number of lines'"
+
+    def sniff(self, path: Path) -> bool | None:
+        try:
+            with open(path, "rb") as fh:
+                return has_magic(fh.read(len(MAGIC)))
+        except OSError:
+            return None
+
+    def read_header(
+        self, path: Path, *, direction: str | None = None, allow_truncated: bool = False
+    ) -> FrameHeader:
+        """Parse the text header (``direction`` and ``allow_truncated`` as in the module docstring)."""
+        wanted = _parse_direction(direction)
+        header = read_header(path)
+        if not allow_truncated:  # a file cut short is an incomplete copy, even if the wanted image survived
+            for im in header.images:
+                header.check_data(im)
+        z = {i: header.z_scale(im) for i, im in enumerate(header.images)}
+        images = [_image_info(header, i, im, z[i]) for i, im in enumerate(header.images)]
+        first = header.images[0] if header.images else None
+        return FrameHeader(
+            path=Path(path),
+            images=images,
+            start_epoch_s=header.epoch_s,
+            relative_time_s=None if first is None else first.relative_frame_time,
+            line_rate=header.scan_rate,
+            scan_direction=None if first is None else _scan_direction(first.frame_direction),
+            acquisition={
+                "nanoscope_version": header.version,
+                "instrument": header.global_value("Description"),
+                "capture_direction": header.global_value("Capture direction"),
+                "line_direction_requested": None if wanted is None else wanted.value,
+            },
+            aliases={im.internal_name.lower(): im.channel for im in header.images if im.internal_name},
+            private=_File(header, wanted, z),
         )
-    if first.z.note:
-        acq["z_scale_note"] = first.z.note
-    if scan.skipped:
-        acq["skipped_files"] = list(scan.skipped)
-    return acq
+
+    def choose_image(self, header: FrameHeader, channel: str, like: ImageInfo | None) -> ImageInfo:
+        """The channel's image in the requested direction; by default Trace, else the one
+        stored, with every later file following the first file's choice."""
+        private: _File = header.private
+        images = [info for info in header.images if info.channel == channel]
+        wanted = private.direction
+        if wanted is None and like is not None:
+            wanted = LineDirection(like.facts["line_direction"])
+        if wanted is not None:
+            for info in images:
+                if private.image(info).line_direction is wanted:
+                    return info
+            stored = [f"{info.channel} ({info.facts['line_direction']})" for info in header.images]
+            raise ChannelNotFoundError(header.path, f"{channel} ({wanted.value})", stored)
+        for info in images:
+            if private.image(info).line_direction is LineDirection.TRACE:
+                return info
+        return images[0]
+
+    def frame_timing(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> FrameTiming:
+        """``Relative frame time`` when every file has it, else lines / scan rate.
+
+        The header ``Date`` has whole-second resolution, so it orders the files but
+        does not time them.
+        """
+        rel = [h.private.image(im).relative_frame_time for h, im in zip(headers, images)]
+        if all(r is not None for r in rel):
+            stamps: list[float | None] = [r - rel[0] for r in rel]
+            durations: list[float | None] = [b - a for a, b in itertools.pairwise(rel)] + [None]
+            return FrameTiming(stamps, durations, "relative frame time")
+        rate = headers[0].line_rate
+        if rate:
+            interval = images[0].shape[0] / rate
+            n = len(headers)
+            return FrameTiming([i * interval for i in range(n)], [interval] * n, "lines / scan rate")
+        return FrameTiming([None] * len(headers), [None] * len(headers),
+                           "unknown (no relative frame time, no scan rate)")
+
+    def describe(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> dict[str, Any]:
+        facts = super().describe(headers, images)
+        if headers[0].private.direction is None and images[0].facts["line_direction"] != LineDirection.TRACE.value:
+            facts["line_direction_note"] = (
+                f"no Trace image of {images[0].channel!r} in the file; loaded the {facts['line_direction']} image"
+            )
+        return facts
+
+    def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
+        """The image's integers times the Z scale factor, rows flipped to Gwyddion's orientation."""
+        private: _File = header.private
+        im = private.image(image)
+        with open(header.path, "rb") as fh:
+            fh.seek(im.data_offset)
+            buf = read_exact(fh, im.n_bytes, header.path, f"the data of image {im.index} ({im.channel!r})")
+        raw = np.frombuffer(buf, dtype=im.pixel_width.dtype).reshape(im.rows, im.cols)
+        return raw[::-1] * private.z[image.key].factor
 
 
-# --------------------------------------------------------------------------- data
-def _read_raw(f: _Frame) -> np.ndarray:
-    im = f.image
-    with open(f.path, "rb") as fh:
-        fh.seek(im.data_offset)
-        buf = read_exact(fh, im.n_bytes, f.path, f"the data of image {im.index} ({im.channel!r})")
-    return np.frombuffer(buf, dtype=im.pixel_width.dtype).reshape(im.rows, im.cols)
-
-
-def _convert_into(f: _Frame, out: np.ndarray) -> None:
-    """Scale one file's image into ``out`` (rows flipped to Gwyddion's orientation)."""
-    raw = _read_raw(f)
-    np.multiply(raw[::-1], out.dtype.type(f.z.factor), out=out, dtype=out.dtype)
-
-
-class _FolderSource(FrameSourceBase):
-    """A frame source reading one file per frame on demand."""
-
-    def __init__(self, frames: list[_Frame], shape: tuple[int, int], dtype: np.dtype) -> None:
-        self._frames = frames
-        self._shape = (len(frames), *shape)
-        self._dtype = np.dtype(dtype)
-
-    def read_frame(self, index: int) -> np.ndarray:
-        if not 0 <= index < self._shape[0]:
-            raise IndexError(f"frame {index} out of range for {self._shape[0]} frames")
-        out = np.empty(self._shape[1:], self._dtype)
-        _convert_into(self._frames[index], out)
-        return out
-
-    def read_frames(self, start: int, stop: int) -> np.ndarray:
-        start, stop, _ = slice(start, stop).indices(self._shape[0])
-        stop = max(start, stop)
-        out = np.empty((stop - start, *self._shape[1:]), self._dtype)
-        for i in range(start, stop):
-            _convert_into(self._frames[i], out[i - start])
-        return out
-
-    def close(self) -> None:
-        pass  # no handle is kept open between reads
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, not {dt}")
-    return dt
-
-
-# --------------------------------------------------------------------------- public
-def read(
-    path: Path,
-    *,
-    channel: str | None = None,
-    lazy: bool = False,
-    direction: str | None = None,
-    dtype: Any = np.float32,
-    allow_truncated: bool = False,
-) -> AFMImageStack:
-    """Read a NanoScope folder (one frame per file) or a single file.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        A folder of ``*.spm`` / ``*.NNN`` files, or one such file.
-    channel : str, optional
-        Quoted description or bracketed name (case-insensitive); None or ``"height"``
-        for the default (``Height Sensor``, else ``Height``, else the first).
-    lazy : bool
-        Read each frame's file only when the frame is asked for.
-    direction : {None, "trace", "retrace"}
-        Line direction; None takes Trace or, failing that, the only one stored.
-    dtype : float32 or float64
-        Element type of the values.
-    allow_truncated : bool
-        Load a file whose end is missing as long as the chosen image is complete
-        (by default every image the header declares must be in the file).
-
-    Returns
-    -------
-    AFMImageStack
-    """
-    p = Path(path)
-    wanted = _parse_direction(direction)
-    out_dtype = _dtype(dtype)
-    scan = _scan(p, channel, wanted)
-    shape = _check_consistent(scan, allow_truncated)
-    sizes = _pixel_sizes(scan)
-    meta, timing_source = _frame_metadata(scan, sizes)
-    first = scan.frames[0]
-    source = _FolderSource(scan.frames, shape, out_dtype)
-    if lazy:
-        data: Any = source
-    else:
-        n_bytes = len(scan.frames) * shape[0] * shape[1] * out_dtype.itemsize
-        on_disk = sum(f.header.file_size for f in scan.frames)
-        check_allocation(p, n_bytes, f"{len(scan.frames)} frames of {shape[0]} x {shape[1]}", on_disk)
-        data = np.empty((len(scan.frames), *shape), out_dtype)
-        for i, f in enumerate(progress(scan.frames, total=len(scan.frames), desc="NanoScope frames")):
-            _convert_into(f, data[i])
-    stack = AFMImageStack(
-        data,
-        sizes[0][0],
-        first.image.channel,
-        str(p),
-        meta,
-        pixel_size_y_nm=sizes[0][1],
-        z_unit=first.z.unit,
-    )
-    stack.provenance["acquisition"] = _acquisition(scan, wanted, timing_source)
-    return stack
-
-
-def probe(path: Path) -> ProbeResult:
-    """Header-only facts: frames, shape, channels, pixel sizes, unit and times."""
-    p = Path(path)
-    scan = _scan(p, None, None)
-    shape = _check_consistent(scan)
-    sizes = _pixel_sizes(scan)
-    stamps, _, timing_source = _timing(scan)
-    first = scan.frames[0]
-    times = None if any(t is None for t in stamps) else [float(t) for t in stamps]  # type: ignore[arg-type]
-    return ProbeResult(
-        n_frames=len(scan.frames),
-        frame_shape=shape,
-        channels=_channel_names(first.header),
-        default_channel=first.image.channel,
-        pixel_size_nm=sizes[0][0],
-        pixel_size_y_nm=sizes[0][1],
-        z_unit=first.z.unit,
-        frame_times=times,
-        acquisition=_acquisition(scan, None, timing_source),
-    )
-
-
-def channels(path: Path) -> list[str]:
-    """Channel names (quoted descriptions) of the file, or of the first file of a folder."""
-    p = Path(path)
-    if p.is_dir():
-        members = sorted(_member_files(p), key=lambda m: natural_sort_key(m.name))
-        for m in members:
-            if has_magic(_head(m)):
-                return _channel_names(read_header(m))
-        raise UnsupportedFormatError(f"{p}: no NanoScope files in the folder", path=p)
-    return _channel_names(read_header(p))
+_driver = FramePerFileDriver(NanoscopeCodec())
+read = _driver.read
+probe = _driver.probe
+channels = _driver.channels
+sniff = _driver.sniff
