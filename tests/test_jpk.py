@@ -331,7 +331,7 @@ def test_mismatched_shape_names_the_odd_file(tmp_path):
     with pytest.raises(CorruptFileError) as err:
         afmio.load(tmp_path / "m")
     assert err.value.path == str(paths[2])
-    assert "5x8" in str(err.value) and "6x8" in str(err.value)
+    assert "5 x 8" in str(err.value) and "6 x 8" in str(err.value)
 
 
 def test_mismatched_channels_names_the_odd_file(tmp_path):

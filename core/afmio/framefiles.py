@@ -208,6 +208,7 @@ class FrameTiming:
     timestamps: list[float | None]
     durations: list[float | None]
     source: str
+    notes: tuple[str, ...] = ()
 
 
 class FrameCodec:
@@ -268,9 +269,11 @@ class FrameCodec:
         """
         return default_timing(headers)
 
-    def describe(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> dict[str, Any]:
+    def describe(
+        self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo], timing: FrameTiming
+    ) -> dict[str, Any]:
         """Whole-video facts for ``acquisition``: by default the first frame's header facts
-        and the loaded image's facts."""
+        and the loaded image's facts. May raise for folders the format cannot join."""
         return {**headers[0].acquisition, **images[0].facts}
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
@@ -579,7 +582,7 @@ class FramePerFileDriver:
             )
             for header, image, ts, dur in zip(scan.headers, scan.images, timing.timestamps, timing.durations)
         ]
-        acquisition = self.codec.describe(scan.headers, scan.images)
+        acquisition = self.codec.describe(scan.headers, scan.images, timing)
         acquisition["frame_order"] = scan.order
         acquisition["timing_source"] = timing.source
         acquisition["files"] = [h.path.name for h in scan.headers]

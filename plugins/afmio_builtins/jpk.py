@@ -49,8 +49,9 @@ Acquisition facts (``stack.acquisition``)
     ``grid_reflect``, ``rows_reversed``, ``channels``, ``file_unit``, ``n_files``.
 
 Options
-    ``lazy=True`` reads each frame from its file when touched. ``progress=False``
-    silences the progress bar shown on a terminal for folders of many frames.
+    ``lazy=True`` reads each frame from its file when touched; ``dtype="float64"``
+    keeps double precision; ``progress=False`` silences the progress bar shown on a
+    terminal (see :mod:`afmio.progress`).
 
 Errors
     Files in one folder with a different frame shape, channel set or unit: a
@@ -63,7 +64,7 @@ from __future__ import annotations
 import os
 import struct
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -72,15 +73,8 @@ from typing import Any
 
 import numpy as np
 
-from afmio.channels import select_channel
-from afmio.errors import AfmioError, CorruptFileError, PathNotFoundError, TruncatedFileError
-from afmio.frames import FrameSourceBase
-from afmio.hookspecs import ProbeResult
-from afmio.ioutil import natural_sort_key
-from afmio.metadata import build_frame_metadata
-from afmio.progress import overriding
-from afmio.progress import progress as progress_bar
-from afmio.stack import AFMImageStack
+from afmio.errors import AfmioError, CorruptFileError, TruncatedFileError
+from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, FrameTiming, ImageInfo
 
 from ._jpk_common import (
     INTERLACE_KEY,
@@ -98,11 +92,7 @@ from ._jpk_common import (
     value_scale,
 )
 
-__all__ = ["Tag", "channels", "probe", "read", "sniff"]
-
-#: Folders with at least this many frames show a progress bar (on a terminal).
-PROGRESS_MIN_FRAMES = 20
-
+__all__ = ["JpkCodec", "Tag", "channels", "probe", "read", "sniff"]
 
 class Tag(IntEnum):
     """JPK private TIFF tags (names after Gwyddion's JPK header)."""
@@ -147,7 +137,8 @@ class _Page:
     shape: tuple[int, int]
     dtype: np.dtype
     segments: list[tuple[int, int]]  # (offset, bytes) runs; empty -> decode with tifffile
-    scale: ValueScale | None = None  # only for the channel being read
+    scale: ValueScale | None = None  # only for the channel being read (every channel with EVERY_CHANNEL)
+    scale_error: CorruptFileError | None = None  # why the calibration could not be read
 
 
 #: File-wide tags read from page 0 (others, e.g. the large feedback text, are skipped).
@@ -252,12 +243,16 @@ def _segments(page: Any, path: Path, nbytes: int, file_size: int) -> list[tuple[
     return runs
 
 
+#: ``want`` for :func:`_read_header`: read the calibration of every channel page.
+EVERY_CHANNEL = "*"
+
+
 def _read_header(path: Path, want: str | Callable[[list[str]], str] | None = None) -> _FrameFile:
     """Parse the IFDs of one file: tags only, no pixel data, thumbnail never decoded.
 
-    ``want`` names the channel whose calibration is read, or chooses it from the
-    file's channel names (so the first file of a folder is parsed once); None reads
-    names only.
+    ``want`` names the channel whose calibration is read, chooses it from the file's
+    channel names, or is :data:`EVERY_CHANNEL` (each page's calibration, or the error
+    that prevented it, is kept); None reads names only.
     """
     import tifffile
 
@@ -282,7 +277,15 @@ def _read_header(path: Path, want: str | Callable[[list[str]], str] | None = Non
                 h, w = (int(s) for s in page.shape)
                 segs = _segments(page, path, h * w * dtype.itemsize, file_size)
                 pages[key] = _Page(index, key, (h, w), dtype, segs)
-            chosen = (want(list(pages)) if callable(want) else want) if pages else None
+            if want == EVERY_CHANNEL:
+                chosen = None
+                for entry in pages.values():
+                    try:
+                        entry.scale = _slot_scale(_Tags(tf.pages[entry.index]), entry.key, path)
+                    except CorruptFileError as exc:  # only fatal if this channel is the one loaded
+                        entry.scale_error = exc
+            else:
+                chosen = (want(list(pages)) if callable(want) else want) if pages else None
             if chosen in pages:
                 wanted = pages[chosen]
                 wanted.scale = _slot_scale(_Tags(tf.pages[wanted.index]), wanted.key, path)
@@ -332,158 +335,115 @@ def _slot_scale(tags: _Tags, key: str, path: Path) -> ValueScale:
     raise CorruptFileError(path, f"channel {key!r}: default calibration slot {default!r} not found")
 
 
-# ---------------------------------------------------------------------- planning
-def _members(path: Path) -> list[Path]:
-    if path.is_dir():
-        try:
-            names = [e.name for e in os.scandir(path)
-                     if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(".jpk")]
-        except OSError as exc:
-            raise PathNotFoundError(path, f"cannot list folder: {exc.strerror or exc}") from exc
-        if not names:
-            raise PathNotFoundError(path, "no .jpk files in this folder")
-        return [path / n for n in sorted(names, key=natural_sort_key)]
-    if path.is_file():
-        return [path]
-    raise PathNotFoundError(path)
-
-
-def _check_alike(frames: list[_FrameFile]) -> None:
-    """Every file must have the same frame shape and channel set; name the odd one."""
-    def signature(f: _FrameFile) -> tuple[Any, ...]:
-        return (f.shape, tuple(sorted(f.pages)))  # page order may differ; the set may not
-
-    common, count = Counter(signature(f) for f in frames).most_common(1)[0]
-    for f in frames:
-        sig = signature(f)
-        if sig == common:
-            continue
-        if sig[0] != common[0]:
-            what = f"frame shape {sig[0][0]}x{sig[0][1]} differs from {common[0][0]}x{common[0][1]}"
-        else:
-            what = f"channels [{', '.join(sig[1])}] differ from [{', '.join(common[1])}]"
-        raise CorruptFileError(f.path, f"{what} of the other {count} file(s) in the folder")
-
-
-@dataclass
-class _Plan:
-    """Everything needed to read the frames and describe the stack."""
-
-    path: Path
-    frames: list[_FrameFile]
-    channel: str
-    channel_names: list[str]
-    metadata: list[dict[str, Any]]
-    pixel_size_nm: float
-    pixel_size_y_nm: float
-    z_unit: str
-    acquisition: dict[str, Any]
-    times: list[float | None]
-
-
-def _bar_enabled(n: int, show: bool | None) -> bool | None:
-    """Progress bars only for many frames, never when the caller said no."""
-    return False if show is False or n < PROGRESS_MIN_FRAMES else show
-
-
-def _plan(path: Path, channel: str | None, show_progress: bool | None = False) -> _Plan:
-    files = _members(path)
-    head = _read_header(files[0], lambda available: select_channel(path, available, channel))
-    assert head.page is not None
-    names, key = list(head.pages), head.page.key
-    bar = files[1:] if _bar_enabled(len(files), show_progress) is False else progress_bar(
-        files[1:], total=len(files) - 1, desc=f"{path.name} (headers)")
-    frames = [head] + [_read_header(f, key) for f in bar]
-    _check_alike(frames)
-    unit = frames[0].scale.z_unit
-    for f in frames:
-        if f.scale.z_unit != unit:
+# ---------------------------------------------------------------------- codec
+def _check_alike(headers: Sequence[FrameHeader]) -> None:
+    """Every file of a folder offers the same channels (in any page order); name the odd one."""
+    sets = [tuple(sorted(h.channel_names())) for h in headers]
+    common, count = Counter(sets).most_common(1)[0]
+    for header, names in zip(headers, sets):
+        if names != common:
             raise CorruptFileError(
-                f.path, f"channel {key!r} is in {f.scale.z_unit!r}, but {frames[0].path.name} has {unit!r}"
+                header.path,
+                f"channels [{', '.join(names)}] differ from [{', '.join(common)}] of the other {count} file(s) "
+                "in the folder",
             )
 
-    if all(f.start is not None for f in frames):
-        frames.sort(key=lambda f: (f.start, natural_sort_key(f.path.name)))
-    first = frames[0]
-    h = first.shape[0]
-    scan_rate = first.number(Tag.SCANRATE)
-    interlace = first.interlace
-    timing = frame_timing(
-        len(frames),
-        starts_ms=[None if f.start is None else epoch_ms(f.start) for f in frames],
-        ends_ms=[None if f.end is None else epoch_ms(f.end) for f in frames],
-        lines=h,
-        scan_rate=scan_rate,
-        interlace=interlace,
-        path=path,
-    )
-    metadata = []
-    for i, f in enumerate(frames):
-        px, _ = f.pixel_sizes()
-        metadata.append(
-            build_frame_metadata(
-                timestamp=timing.timestamps[i],
-                frame_pixel_size_nm=px,
-                frame_duration_s=timing.durations[i],
-                start_epoch_ms=timing.epochs_ms[i],
-                scan_direction=f.text(Tag.MOTION),
-                line_rate=f.number(Tag.SCANRATE),
-            )
+
+def _image(frame: _FrameFile, page: _Page, px: tuple[float, float]) -> ImageInfo:
+    unit = page.scale.z_unit if page.scale is not None else "?"
+    facts = {"file_unit": page.scale.file_unit if page.scale is not None else None}
+    return ImageInfo(page.key, page.shape, px[0], px[1], unit, facts, key=page.key)
+
+
+class JpkCodec(FrameCodec):
+    """One ``.jpk`` TIFF: a channel page per channel and direction."""
+
+    format_name = "JPK"
+    member_patterns = ("*.jpk",)
+    pixel_size_from = "Grid uLength / vLength"
+
+    def sniff(self, path: Path) -> bool | None:
+        """True for a TIFF whose first IFD carries JPK tags."""
+        try:
+            codes = _ifd0_codes(path)
+        except OSError:
+            return None
+        if codes is None:
+            return False
+        return Tag.CHANNEL_NAME in codes or Tag.START_DATE in codes or Tag.GRID_ULENGTH in codes
+
+    def read_header(self, path: Path) -> FrameHeader:
+        frame = _read_header(path, EVERY_CHANNEL)
+        px = frame.pixel_sizes()
+        start = None if frame.start is None else epoch_ms(frame.start) / 1000.0
+        return FrameHeader(
+            path=Path(path),
+            images=[_image(frame, page, px) for page in frame.pages.values()],
+            start_epoch_s=start,
+            line_rate=frame.number(Tag.SCANRATE),
+            scan_direction=frame.text(Tag.MOTION),
+            private=frame,
         )
-    px, py = first.pixel_sizes()
-    start_text = first.text(Tag.START_DATE) or ""
-    zone = start_text.split()[2] if len(start_text.split()) > 2 else None
-    acquisition: dict[str, Any] = {
-        "bidirectional": is_bidirectional(interlace, timing.durations, h, scan_rate),
-        "interlace": interlace,
-        "timing": timing.source,
-        "time_zone": zone if first.zone_known else (f"{zone} (assumed UTC)" if zone else None),
-        "jpk_version": first.text(Tag.VERSION),
-        "feedback_mode": first.text(Tag.FEEDBACK_MODE),
-        "scan_rate_hz": scan_rate,
-        "duty_cycle": first.number(Tag.DUTY_CYCLE),
-        "grid_reflect": first.reflect,
-        "rows_reversed": not first.reflect,
-        "channels": names,
-        "file_unit": first.scale.file_unit,
-        "n_files": len(frames),
-    }
-    if timing.notes:
-        acquisition["timing_notes"] = timing.notes
-    return _Plan(path, frames, key, names, metadata, px, py, unit, acquisition, timing.timestamps)
 
+    def choose_image(self, header: FrameHeader, channel: str, like: ImageInfo | None) -> ImageInfo:
+        page = header.private.pages[channel]
+        if page.scale_error is not None:
+            raise page.scale_error
+        return header.image(channel)
 
-# ---------------------------------------------------------------------- frames
-class _JpkFrames(FrameSourceBase):
-    """Frame source over the planned files: each frame read from its file on demand."""
+    def frame_timing(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> FrameTiming:
+        """StartDate differences and EndDate - StartDate, else lines / scan rate (see the docstring)."""
+        frames: list[_FrameFile] = [h.private for h in headers]
+        first = frames[0]
+        timing = frame_timing(
+            len(frames),
+            starts_ms=[None if f.start is None else epoch_ms(f.start) for f in frames],
+            ends_ms=[None if f.end is None else epoch_ms(f.end) for f in frames],
+            lines=first.shape[0],
+            scan_rate=first.number(Tag.SCANRATE),
+            interlace=first.interlace,
+            path=headers[0].path.parent if len(headers) > 1 else headers[0].path,
+        )
+        return FrameTiming(timing.timestamps, timing.durations, timing.source, tuple(timing.notes))
 
-    def __init__(self, plan: _Plan, show_progress: bool | None) -> None:
-        self._frames = plan.frames
-        h, w = plan.frames[0].shape
-        self._shape = (len(plan.frames), h, w)
-        self._progress = show_progress
-        self._desc = plan.path.name
+    def describe(
+        self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo], timing: FrameTiming
+    ) -> dict[str, Any]:
+        _check_alike(headers)
+        first: _FrameFile = headers[0].private
+        scan_rate = first.number(Tag.SCANRATE)
+        start_text = first.text(Tag.START_DATE) or ""
+        words = start_text.split()
+        zone = words[2] if len(words) > 2 else None
+        facts: dict[str, Any] = {
+            "bidirectional": is_bidirectional(first.interlace, timing.durations, first.shape[0], scan_rate),
+            "interlace": first.interlace,
+            "timing": timing.source,
+            "time_zone": zone if first.zone_known else (f"{zone} (assumed UTC)" if zone else None),
+            "jpk_version": first.text(Tag.VERSION),
+            "feedback_mode": first.text(Tag.FEEDBACK_MODE),
+            "scan_rate_hz": scan_rate,
+            "duty_cycle": first.number(Tag.DUTY_CYCLE),
+            "grid_reflect": first.reflect,
+            "rows_reversed": not first.reflect,
+            "channels": headers[0].channel_names(),
+            "file_unit": images[0].facts["file_unit"],
+            "n_files": len(headers),
+        }
+        if timing.notes:
+            facts["timing_notes"] = list(timing.notes)
+        return facts
 
-    def read_frames(self, start: int, stop: int) -> np.ndarray:
-        start, stop, _ = slice(start, stop).indices(self._shape[0])
-        stop = max(start, stop)
-        n, h, w = stop - start, self._shape[1], self._shape[2]
-        out = np.empty((n, h, w), np.float32)
-        work = np.empty((h, w), np.float64)
-        raw: np.ndarray | None = None
-        quiet = _bar_enabled(n, self._progress) is False
-        for i in range(n) if quiet else progress_bar(range(n), total=n, desc=self._desc):
-            frame = self._frames[start + i]
-            page = frame.page
-            assert page is not None
-            if raw is None or raw.dtype != page.dtype:
-                raw = np.empty((h, w), page.dtype)
-            _read_page(frame.path, page, raw)
-            scale_into(raw, frame.scale, out[i], flip=not frame.reflect, work=work)
+    def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
+        """The page's integers through its calibration, rows as Gwyddion shows them."""
+        frame: _FrameFile = header.private
+        page = frame.pages[image.key]
+        assert page.scale is not None
+        raw = np.empty(page.shape, page.dtype)
+        _read_page(frame.path, page, raw)
+        out = np.empty(page.shape, np.float64)
+        scale_into(raw, page.scale, out, flip=not frame.reflect)
         return out
-
-    def close(self) -> None:
-        pass  # files are opened per read
 
 
 def _read_page(path: Path, page: _Page, raw: np.ndarray) -> None:
@@ -512,81 +472,11 @@ def _read_page(path: Path, page: _Page, raw: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------- driver API
-def read(
-    path: Path, *, channel: str | None = None, lazy: bool = False, progress: bool | None = None
-) -> AFMImageStack:
-    """Read a folder of ``.jpk`` frames (or one ``.jpk`` file) as a stack.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        A folder of ``.jpk`` files, or one ``.jpk`` file.
-    channel : str, optional
-        ``height_trace`` (default), ``measuredHeight_retrace``... any case.
-    lazy : bool
-        Read each frame from its file only when touched.
-    progress : bool, optional
-        Show a progress bar for many frames; None = when stderr is a terminal.
-
-    Returns
-    -------
-    AFMImageStack
-        float32 frames in nm (or V / deg, see ``z_unit``), rows top line first.
-    """
-    path = Path(path)
-    with overriding(progress):
-        plan = _plan(path, channel, progress)
-        source = _JpkFrames(plan, progress)
-        data: Any = source if lazy else source.read_frames(0, source.shape[0])
-    stack = AFMImageStack(
-        data,
-        plan.pixel_size_nm,
-        plan.channel,
-        str(path),
-        plan.metadata,
-        pixel_size_y_nm=plan.pixel_size_y_nm,
-        z_unit=plan.z_unit,
-    )
-    stack.acquisition.update(plan.acquisition)
-    return stack
-
-
-def probe(path: Path) -> ProbeResult:
-    """Header-only facts: every file's tags are read, no pixel data."""
-    plan = _plan(Path(path), None)
-    return ProbeResult(
-        n_frames=len(plan.frames),
-        frame_shape=plan.frames[0].shape,
-        channels=plan.channel_names,
-        default_channel=plan.channel,
-        pixel_size_nm=plan.pixel_size_nm,
-        pixel_size_y_nm=plan.pixel_size_y_nm,
-        z_unit=plan.z_unit,
-        frame_times=None if any(t is None for t in plan.times) else [float(t) for t in plan.times],  # type: ignore[arg-type]
-        acquisition=dict(plan.acquisition),
-    )
-
-
-def channels(path: Path) -> list[str]:
-    """Channel names of the file (of the first file, in name order, for a folder)."""
-    return list(_read_header(_members(Path(path))[0]).pages)
-
-
-def sniff(path: Path) -> bool | None:
-    """True for a TIFF whose first IFD carries JPK tags; a folder is judged by its first file."""
-    path = Path(path)
-    if path.is_dir():
-        try:
-            path = _members(path)[0]
-        except PathNotFoundError:
-            return False
-    try:
-        codes = _ifd0_codes(path)
-    except OSError:
-        return None
-    if codes is None:
-        return False
-    return Tag.CHANNEL_NAME in codes or Tag.START_DATE in codes or Tag.GRID_ULENGTH in codes
+_driver = FramePerFileDriver(JpkCodec())
+read = _driver.read
+probe = _driver.probe
+channels = _driver.channels
+sniff = _driver.sniff
 
 
 def _ifd0_codes(path: Path) -> set[int] | None:

@@ -239,8 +239,10 @@ class NanoscopeCodec(FrameCodec):
         return FrameTiming([None] * len(headers), [None] * len(headers),
                            "unknown (no relative frame time, no scan rate)")
 
-    def describe(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> dict[str, Any]:
-        facts = super().describe(headers, images)
+    def describe(
+        self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo], timing: FrameTiming
+    ) -> dict[str, Any]:
+        facts = super().describe(headers, images, timing)
         if headers[0].private.direction is None and images[0].facts["line_direction"] != LineDirection.TRACE.value:
             facts["line_direction_note"] = (
                 f"no Trace image of {images[0].channel!r} in the file; loaded the {facts['line_direction']} image"
