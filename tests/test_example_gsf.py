@@ -90,7 +90,7 @@ def test_cli_converts_into_gsf_frames(gsf_site, tmp_path):
                            str(tmp_path / "out"), "--format", "gsf"],
                           env=_env(gsf_site), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"frame_0000{i}.gsf" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"out_0000{i}.gsf" for i in range(3)]
 
 
 def test_example_own_test_suite_passes(gsf_site):

@@ -71,7 +71,7 @@ def test_round_trip_video_through_a_folder(afmio_registry, tmp_path):
     stack = synthetic_stack(6, 24, 40, pixel_size_nm=0.75)
     stack.pixel_size_y_nm = 1.25
     back = check_round_trip(afmio_registry, stack, tmp_path / "frames", format="gsf", rtol=RTOL)
-    assert sorted(p.name for p in (tmp_path / "frames").iterdir())[:2] == ["frame_00000.gsf", "frame_00001.gsf"]
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir())[:2] == ["frames_00000.gsf", "frames_00001.gsf"]
     assert back.frame_metadata[3]["start_epoch_ms"] == stack.frame_metadata[3]["start_epoch_ms"]
     assert back.frame_metadata[3]["scan_direction"] == "topDown"
 
@@ -100,7 +100,7 @@ def test_written_bytes_follow_the_format(afmio_registry, tmp_path):
 
 
 def test_a_video_cannot_go_into_one_file(afmio_registry, tmp_path):
-    with pytest.raises(afmio.UnsupportedFormatError, match="holds one frame"):
+    with pytest.raises(afmio.WriteError, match="holds one frame"):
         afmio.save(synthetic_stack(3, 8, 8), tmp_path / "video.gsf")
     assert list(tmp_path.iterdir()) == []  # the atomic save left nothing behind
 
@@ -126,5 +126,5 @@ def test_bad_files_raise_clear_errors(afmio_registry, tmp_path, blob, error, wor
 def test_frames_of_different_sizes_are_refused(afmio_registry, tmp_path):
     write_gsf(tmp_path / "a.gsf", [[1.0, 2.0]])
     write_gsf(tmp_path / "b.gsf", [[1.0], [2.0]])
-    with pytest.raises(afmio.CorruptFileError, match=r"b\.gsf.*2 pixels"):
+    with pytest.raises(afmio.CorruptFileError, match=r"b\.gsf.*2 x 1 pixels"):
         afmio.load(tmp_path)
