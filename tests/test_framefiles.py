@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -41,7 +41,7 @@ class ToyCodec(FrameCodec):
     format_name = "Toy"
     member_patterns = ("*.toy",)
     default_order = ("Height",)
-    aliases = {"topo": "Height"}
+    aliases: ClassVar[dict[str, str]] = {"topo": "Height"}
     write_extension = ".toy"
 
     def sniff(self, path: Path) -> bool | None:
