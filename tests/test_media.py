@@ -1,4 +1,5 @@
-"""The ``mp4`` and ``png`` (image sequence) drivers, decoded back with PyAV and Pillow."""
+"""The video drivers (mp4, mov, mkv, avi, webm) and image sequences (png, jpg, tif), decoded back
+with PyAV and Pillow."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from afmio_builtins.pictures.render import Renderer, palette
 
 @pytest.fixture
 def reg():
-    return make_registry(builtin("mp4"), builtin("png"))
+    names = ("mp4", "mov", "mkv", "avi", "webm", "png", "jpg", "tif-sequence")
+    return make_registry(*(builtin(name) for name in names))
 
 
 def make_stack(data, px=0.5, *, path="movie.asd"):
@@ -94,6 +96,60 @@ def test_mp4_bad_options(reg, tmp_path):
         with pytest.raises(ValueError):
             reg.save(stack, tmp_path / "m.mp4", **bad)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(("ext", "codec"), [(".mov", "h264"), (".mkv", "h264"), (".avi", "mpeg4"), (".webm", "vp9")])
+def test_every_container_holds_every_frame_at_the_rate(reg, tmp_path, ext, codec):
+    pytest.importorskip("av")
+    data = np.zeros((4, 64, 64), np.float32)
+    data[:, :, 32:] = 10.0
+    out = reg.save(make_stack(data), tmp_path / f"m{ext}", fps=4, cmap="gray", zmin=0, zmax=10, draw_ts=False,
+                   draw_scale=False)
+    frames, info = decode_mp4(out)
+    assert info["codec"] == codec and frames.shape == (4, 512, 512, 3) and info["rate"] == 4
+    gray = frames[..., 1].astype(int)
+    assert gray[:, 100:400, 50:200].max() <= 25 and gray[:, 100:400, 320:480].min() >= 230  # lossy, but the picture
+
+
+def test_avi_and_webm_check_their_own_quality_options(reg, tmp_path):
+    pytest.importorskip("av")
+    stack = make_stack(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="quality"):
+        reg.save(stack, tmp_path / "m.avi", quality=40)
+    with pytest.raises(ValueError, match="crf"):
+        reg.save(stack, tmp_path / "m.webm", crf=70)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(("fmt", "ext", "pillow"), [("jpg", "jpg", "JPEG"), ("tif-sequence", "tif", "TIFF")])
+def test_jpg_and_tif_sequences(reg, tmp_path, fmt, ext, pillow):
+    from PIL import Image
+
+    stack = make_stack(np.random.default_rng(5).uniform(0, 1, (3, 40, 40)))
+    out = reg.save(stack, tmp_path / "run", format=fmt)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"run_000{i}.{ext}" for i in range(3)]
+    png = reg.save(stack, tmp_path / "ref", format="png")
+    for name, ref in zip(names, sorted(png.iterdir())):
+        with Image.open(out / name) as im, Image.open(ref) as expected:
+            assert im.format == pillow and im.size == expected.size == (512, 512)
+            diff = np.abs(np.asarray(im.convert("RGB"), int) - np.asarray(expected.convert("RGB"), int))
+            assert (diff.mean() < 4) if ext == "jpg" else (diff.max() == 0)  # TIFF keeps the exact colours
+
+
+def test_a_single_frame_sequence_is_one_file_and_a_video_is_refused(reg, tmp_path):
+    from PIL import Image
+
+    from afmio import WriteError
+
+    stack = make_stack(np.random.default_rng(6).uniform(0, 1, (3, 20, 20)))
+    one = reg.save(stack[1:2], tmp_path / "frame1.png", format="png")
+    assert one.is_file()
+    with Image.open(one) as im:
+        assert im.format == "PNG" and im.mode == "P"
+    with pytest.raises(WriteError, match="holds one frame"):
+        reg.save(stack, tmp_path / "all.jpg", format="jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame1.png"]
 
 
 # ---------------------------------------------------------------------- png sequence

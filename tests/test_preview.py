@@ -53,7 +53,7 @@ def test_frame_indices_are_evenly_spaced():
 
 def test_sheet_holds_the_rendered_frames_in_a_grid(tmp_path):
     stack = gradient_stack()
-    out = preview(stack, tmp_path / "sheet.png", cmap="gray", tile_height=128)
+    out = preview(stack, tmp_path / "sheet.png", cmap="gray", tile_height=128, level="none")
     assert out == tmp_path / "sheet.png"
     canvas = read_rgb(out)
     indices = preview_frame_indices(40, 12)
@@ -172,5 +172,6 @@ def test_real_asd_sample_sheet(sample, tmp_path):
     indices = preview_frame_indices(32, 12)
     sub = AFMImageStack(stack.data[indices], stack.pixel_size_nm, "TP", None,
                         [stack.frame_metadata[i] for i in indices])
-    tiles = list(Renderer(sub, height=256).rgb_frames())
+    # the default sheet: line-levelled for display, one robust range over the frames shown
+    tiles = list(Renderer(sub, height=256, level="line", zmin="auto", zmax="auto").rgb_frames())
     assert find_tile(canvas, tiles[0]) and find_tile(canvas, tiles[-1])

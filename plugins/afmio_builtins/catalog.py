@@ -112,8 +112,33 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
     DriverSpec(
         name="mp4",
         extensions=(".mp4",),
-        write="afmio_builtins.pictures.media:write_mp4",
+        write="afmio_builtins.pictures.media:write_video",
         description="MP4 (H.264) movie with time stamps and scale bar (write only; afmio[video])",
+    ),
+    DriverSpec(
+        name="mov",
+        extensions=(".mov",),
+        write="afmio_builtins.pictures.media:write_video",
+        description="QuickTime (H.264) movie with time stamps and scale bar (write only; afmio[video])",
+    ),
+    DriverSpec(
+        name="mkv",
+        aliases=("matroska",),
+        extensions=(".mkv",),
+        write="afmio_builtins.pictures.media:write_video",
+        description="Matroska (H.264) movie with time stamps and scale bar (write only; afmio[video])",
+    ),
+    DriverSpec(
+        name="avi",
+        extensions=(".avi",),
+        write="afmio_builtins.pictures.media:write_video",
+        description="AVI (MPEG-4) movie with time stamps and scale bar (write only; afmio[video])",
+    ),
+    DriverSpec(
+        name="webm",
+        extensions=(".webm",),
+        write="afmio_builtins.pictures.media:write_video",
+        description="WebM (VP9) movie with time stamps and scale bar (write only; afmio[video])",
     ),
     DriverSpec(
         name="png",
@@ -122,6 +147,22 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         member_patterns=("*.png",),
         write="afmio_builtins.pictures.media:write_png_sequence",
         description="Folder of numbered PNG frames with time stamps and scale bar (write only)",
+    ),
+    DriverSpec(
+        name="jpg",
+        aliases=("jpeg", "jpg-sequence"),
+        kind="folder",
+        member_patterns=("*.jpg", "*.jpeg"),
+        write="afmio_builtins.pictures.media:write_jpg_sequence",
+        description="Folder of numbered JPEG frames with time stamps and scale bar (write only)",
+    ),
+    DriverSpec(
+        name="tif-sequence",
+        aliases=("tiff-sequence",),
+        kind="folder",
+        member_patterns=("*.tif", "*.tiff"),
+        write="afmio_builtins.pictures.media:write_tif_sequence",
+        description="Folder of numbered TIFF pictures with time stamps and scale bar (write only)",
     ),
 )
 

@@ -29,7 +29,10 @@ def _bound(text: str) -> float | str | None:
         raise argparse.ArgumentTypeError(f"expected a number, 'auto' or 'none', not {text!r}") from None
 
 
-def _picture_options(p: argparse.ArgumentParser) -> None:
+_LEVELS = ("none", "plane", "line")
+
+
+def _picture_options(p: argparse.ArgumentParser, *, level: str = "none") -> None:
     p.add_argument("--cmap", default="afmhot", help="matplotlib colormap name (default: afmhot)")
     p.add_argument("--zmin", type=_bound, metavar="Z",
                    help="colour range bottom: a number in the z unit, 'auto' (1st percentile) or "
@@ -40,6 +43,9 @@ def _picture_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-scale", dest="draw_scale", action="store_false", help="do not draw the scale bar")
     p.add_argument("--scale-bar-nm", type=float, metavar="NM",
                    help="scale bar length (default: a round length near a fifth of the width; 0 = none)")
+    p.add_argument("--level", choices=_LEVELS, default=level,
+                   help="display-only levelling: subtract each frame's plane ('plane'), then also each "
+                        f"row's median ('line'); the data is not changed (default: {level})")
     p.add_argument("--channel", help="channel to read (default: the height trace)")
     p.add_argument("--input-format", metavar="FMT", help="force the input driver")
     p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
@@ -56,6 +62,7 @@ def cmd_gif(args: argparse.Namespace) -> int:
         "scale_bar_nm": args.scale_bar_nm,
         "loop": None if args.loop < 0 else args.loop,
         "font_scale": args.font_scale,
+        "level": args.level,
     }
     if args.duration is not None:
         options["duration"] = args.duration
@@ -86,6 +93,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             scale_bar_nm=args.scale_bar_nm,
             title=args.title,
             overwrite=args.overwrite,
+            level=args.level,
         )
     say(f"wrote {out}")
     return 0
@@ -132,7 +140,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.png")
-    _picture_options(p)
+    _picture_options(p, level="line")
     p.add_argument("--frames", type=_positive_int, default=12, help="how many frames to show (default: 12)")
     p.add_argument("--columns", type=_positive_int, help="grid columns (default: about 4:3)")
     p.add_argument("--tile-height", type=_positive_int, default=256, metavar="PX",

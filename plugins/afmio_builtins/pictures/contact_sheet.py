@@ -79,6 +79,7 @@ def preview(
     channel: str | None = None,
     title: str | None = None,
     overwrite: bool = False,
+    level: str = "line",
 ) -> Path:
     """Write a PNG contact sheet of a stack.
 
@@ -102,6 +103,15 @@ def preview(
         unit. With ``zmin`` / ``zmax`` (``"auto"`` = 1st / 99th percentile of the
         frames shown) one range holds for the whole sheet and the colour bar carries
         its values.
+    level : {"line", "plane", "none"}
+        Display-only levelling (:mod:`.levelling`). The default, ``"line"`` (plane
+        fit, then row medians), takes out the tilt and the scan-line offsets that
+        dominate raw HS-AFM frames, so the sheet shows the sample; spans, ranges and
+        the colour bar then refer to the levelled values. Levelled frames share a
+        common zero, so without ``zmin`` / ``zmax`` the sheet uses one ``"auto"``
+        range (1st / 99th percentile of the frames shown, robust to spikes) and the
+        colour bar carries its values. ``"none"`` shows the values as stored, each
+        tile stretched to its own range.
     channel : str, optional
         Channel to load when given a path.
     title : str, optional
@@ -133,6 +143,8 @@ def preview(
         if owned:
             stack.close()
 
+    if level != "none" and zmin is None and zmax is None:
+        zmin = zmax = "auto"  # levelled frames share a zero: one robust range shows the sample
     renderer = Renderer(
         sub,
         cmap=cmap,
@@ -142,8 +154,9 @@ def preview(
         draw_scale=draw_scale,
         scale_bar_nm=scale_bar_nm,
         height=int(tile_height),
+        level=level,
     )
-    lows, highs = _frame_ranges(sub.data)
+    lows, highs = _frame_ranges(renderer.frames.data)
     z_text = ""
     if np.isfinite(lows).any():  # + 0.0 turns -0.0 into 0.0
         z_text = f"z {np.nanmin(lows) + 0.0:.4g} to {np.nanmax(highs) + 0.0:.4g} {stack.z_unit}"
@@ -153,7 +166,7 @@ def preview(
         renderer,
         columns=columns,
         title=name,
-        info=_info_line(stack, full_n, len(indices), z_text),
+        info=_info_line(stack, full_n, len(indices), z_text, level),
         captions=captions,
         bar_labels=_bar_labels(renderer.range, stack.z_unit),
         unit=_unit_text(stack.z_unit),
@@ -248,7 +261,7 @@ def _bar_labels(rng: tuple[float, float] | None, unit: str) -> dict[float, str]:
     return {f: f"{lo + f * span + 0.0:.{decimals}f}" for f in (1.0, 0.5, 0.0)}
 
 
-def _info_line(stack: AFMImageStack, n_total: int, n_shown: int, z_text: str) -> str:
+def _info_line(stack: AFMImageStack, n_total: int, n_shown: int, z_text: str, level: str = "none") -> str:
     _, h, w = stack.shape
     px, py = stack.pixel_size_nm, stack.pixel_size_y_nm
     times = [t for t in (md.get("timestamp") for md in stack.frame_metadata) if t is not None]
@@ -256,5 +269,6 @@ def _info_line(stack: AFMImageStack, n_total: int, n_shown: int, z_text: str) ->
     pixel = f"{px:.4g} nm/px" if px == py else f"{px:.4g} x {py:.4g} nm/px"
     return (
         f"{stack.channel} · {n_total} frames{span} · {w} x {h} px · {w * px:.4g} x {h * py:.4g} nm"
-        f" · {pixel}" + (f" · {z_text}" if z_text else "") + f" · showing {n_shown}"
+        f" · {pixel}" + (f" · {z_text}" if z_text else "") + (f" · levelled ({level})" if level != "none" else "")
+        + f" · showing {n_shown}"
     )

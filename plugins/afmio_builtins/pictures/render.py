@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .levelling import levelled
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
@@ -526,6 +528,9 @@ class RenderOptions:
         Scales the text.
     timestamps : sequence of float, optional
         Labels instead of the frames' ``timestamp`` metadata.
+    level : {"none", "plane", "line"}
+        Display-only levelling before colouring (:mod:`.levelling`); the range
+        options then refer to the levelled values.
     """
 
     cmap: Any = DEFAULT_CMAP
@@ -536,6 +541,7 @@ class RenderOptions:
     scale_bar_nm: float | None = None
     font_scale: float = 1.0
     timestamps: Sequence[Any] | None = None
+    level: str = "none"
 
     def as_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments for :class:`Renderer`."""
@@ -584,6 +590,9 @@ class Renderer:
     timestamps : sequence of float, optional
         Labels instead of the frames' ``timestamp`` metadata; a sequence of the
         wrong length falls back to frame numbers with a :class:`RenderWarning`.
+    level : {"none", "plane", "line"}
+        Display-only levelling of the frames before they are coloured (see
+        :mod:`.levelling`); the stack is not changed.
     min_height, height, even, font_scale, outline
         Geometry, see :meth:`Layout.for_frame`. ``outline`` (default True) draws a
         thin outline in the colormap's darkest colour around the white ink, so text
@@ -611,8 +620,11 @@ class Renderer:
         even: bool = False,
         font_scale: float = 1.0,
         outline: bool = True,
+        level: str = "none",
     ) -> None:
         self.stack = stack
+        #: What is coloured: the stack's frames, levelled for display when asked.
+        self.frames = levelled(stack, level)
         self.palette = palette(cmap)
         luminance = self.palette[:N_LEVELS].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
         #: Palette index of the darkest data colour, used for the ink's outline.
@@ -631,7 +643,7 @@ class Renderer:
             font_scale=font_scale,
             outline=outline,
         )
-        self.range = _stack_range(stack, zmin, zmax)
+        self.range = _stack_range(self.frames, zmin, zmax)
         self.labels = _time_labels(stack, timestamps) if draw_ts else None
         self.pixel_sizes = [
             _positive(md.get("frame_pixel_size_nm")) or stack.pixel_size_nm for md in stack.frame_metadata
@@ -713,7 +725,7 @@ class Renderer:
 
     def normalized_frames(self, block: int = 16) -> Iterator[np.ndarray]:
         """Yield each frame's colour indices (0..254) at the input size, before upscaling."""
-        for chunk in self.stack.iter_frames(block=block):
+        for chunk in self.frames.iter_frames(block=block):
             yield from normalize(chunk, self.range)
 
     def finish(self, index: int, frame: np.ndarray, *, annotate: bool = True) -> np.ndarray:
