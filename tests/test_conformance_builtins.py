@@ -121,14 +121,20 @@ def _verify_mp4(path: Path, stack: AFMImageStack) -> None:
     assert frames == stack.n_frames
 
 
-def _verify_png(path: Path, stack: AFMImageStack) -> None:
-    from PIL import Image
+def _verify_sequence(ext: str, pillow_format: str) -> Any:
+    def verify(path: Path, stack: AFMImageStack) -> None:
+        from PIL import Image
 
-    files = sorted(path.glob("*.png"))
-    assert len(files) == stack.n_frames
-    for f in files:
-        with Image.open(f) as im:
-            assert im.format == "PNG"
+        files = sorted(path.glob(f"*{ext}"))
+        assert len(files) == stack.n_frames
+        for f in files:
+            with Image.open(f) as im:
+                assert im.format == pillow_format
+
+    return verify
+
+
+_verify_png = _verify_sequence(".png", "PNG")
 
 
 # ---------------------------------------------------------------- builders for instrument formats
@@ -173,7 +179,13 @@ CASES: dict[str, Case] = {
     "ome-zarr-zip": Case(round_trips=(RoundTrip("rt.ome.zarr.zip"), RoundTrip("volts.ome.zarr.zip", "volts"))),
     "gif": Case(writes=(WriteOnly("rt.gif", _verify_gif),)),
     "mp4": Case(writes=(WriteOnly("rt.mp4", _verify_mp4),)),
+    "mov": Case(writes=(WriteOnly("rt.mov", _verify_mp4),)),
+    "mkv": Case(writes=(WriteOnly("rt.mkv", _verify_mp4),)),
+    "avi": Case(writes=(WriteOnly("rt.avi", _verify_mp4),)),
+    "webm": Case(writes=(WriteOnly("rt.webm", _verify_mp4),)),
     "png": Case(writes=(WriteOnly("rt_frames", _verify_png, format="png"),)),
+    "jpg": Case(writes=(WriteOnly("rt_frames", _verify_sequence(".jpg", "JPEG"), format="jpg"),)),
+    "tif-sequence": Case(writes=(WriteOnly("rt_frames", _verify_sequence(".tif", "TIFF"), format="tif-sequence"),)),
     "asd": Case(
         samples=(
             # asd.md §11: 32 x 200 x 200, TP, 0.5 nm/px, mean -196.234232, [0,0,0] = -219.033881.
