@@ -87,6 +87,15 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         **_roles("spm", *_READER),
     ),
     DriverSpec(
+        name="wsxm",
+        description="WSxM .stp/.top images; a folder of them is a video",
+        extensions=(".stp", ".top"),
+        kind="folder",
+        member_patterns=("*.stp", "*.top"),
+        lazy=True,
+        **_roles("wsxm", *_READER),
+    ),
+    DriverSpec(
         name="ome-zarr",
         aliases=("zarr", "ngff"),
         description="OME-Zarr / OME-NGFF 0.4 directory store (needs afmio[zarr])",
