@@ -16,8 +16,8 @@ from afmio.hookspecs import DriverSpec, hookimpl
 
 __all__ = ["BUILTIN_DRIVERS", "SPM_MEMBER_PATTERNS", "afmio_drivers", "builtin"]
 
-#: NanoScope member files: ``*.spm`` and numbered captures (``.001``, ``.002`` ...).
-SPM_MEMBER_PATTERNS = ("*.spm", "*.[0-9][0-9][0-9]")
+#: NanoScope member files: ``*.spm``, ``*.di`` and numbered captures (``.001``, ``.002`` ...).
+SPM_MEMBER_PATTERNS = ("*.spm", "*.di", "*.[0-9][0-9][0-9]")
 
 
 def _roles(module: str, *roles: str) -> dict[str, Any]:
@@ -79,8 +79,8 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
     DriverSpec(
         name="spm",
         aliases=("nanoscope",),
-        description="Bruker/Veeco NanoScope .spm/.001 files; a folder of them is a video",
-        extensions=(".spm",),
+        description="Bruker/Veeco NanoScope .spm/.di/.001 files; a folder of them is a video",
+        extensions=(".spm", ".di"),
         kind="folder",
         member_patterns=SPM_MEMBER_PATTERNS,
         lazy=True,
