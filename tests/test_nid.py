@@ -211,3 +211,9 @@ def test_sniff(tmp_path):
     with pytest.raises(UnsupportedFormatError):
         afmio.load(other, format="nid")
     assert nid.parse_header("[A]\r\nk=v=w\r\n[B]\r\nx=1\r\n") == {"A": {"k": "v=w"}, "B": {"x": "1"}}
+
+
+def test_empty_file_is_truncated(tmp_path):
+    (tmp_path / "e.nid").write_bytes(b"")
+    with pytest.raises(TruncatedFileError, match=r"e\.nid"):
+        afmio.load(tmp_path / "e.nid", format="nid")

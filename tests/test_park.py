@@ -160,3 +160,13 @@ def test_unknown_data_type_and_oversized_image(tmp_path):
     (tmp_path / "h.tiff").write_bytes(huge)
     with pytest.raises(CorruptFileError, match="60000"):
         afmio.registry.probe(tmp_path / "h.tiff")
+
+
+def test_cut_directory_and_empty_file(tmp_path):
+    blob = build_park(np.zeros((3, 4), np.float32))
+    (tmp_path / "d.tiff").write_bytes(blob[:-1])  # the directory is last: its next-offset field is cut
+    with pytest.raises(TruncatedFileError):
+        afmio.load(tmp_path / "d.tiff", format="park")
+    (tmp_path / "e.tiff").write_bytes(b"II")
+    with pytest.raises(TruncatedFileError):
+        afmio.load(tmp_path / "e.tiff", format="park")

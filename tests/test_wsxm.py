@@ -207,3 +207,12 @@ def test_sniff_and_not_mine(tmp_path):
     with pytest.raises(UnsupportedFormatError):
         afmio.load(other, format="wsxm")
     assert wsxm.parse_header("junk\r\n[A]\r\n  k: v\r\n") == {"A::k": "v"}
+
+
+def test_empty_member_is_an_error_not_skipped(tmp_path):
+    folder = tmp_path / "video"
+    folder.mkdir()
+    write_wsxm(folder / "a.top", RAW)
+    (folder / "b.top").write_bytes(b"")
+    with pytest.raises(TruncatedFileError, match=r"b\.top"):
+        afmio.load(folder)

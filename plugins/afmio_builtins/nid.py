@@ -197,6 +197,8 @@ class NidCodec(FrameCodec):
 
     def read_header(self, path: Path) -> FrameHeader:
         size = path.stat().st_size
+        if size < len(MAGIC) and MAGIC.startswith(path.read_bytes()):
+            raise TruncatedFileError(path, f"the file has only {size} bytes")
         if not self.sniff(path):
             raise UnsupportedFormatError(f"{path}: not a Nanosurf .nid file (no [DataSet] at the start)", path=path)
         text, data_start = self._read_text(path, size)

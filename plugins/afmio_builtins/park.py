@@ -118,8 +118,10 @@ def _first_ifd(path: Path, fh: Any, size: int) -> dict[int, _Entry] | None:
         raise TruncatedFileError(path, f"the TIFF directory offset {ifd} lies past the end of the file")
     fh.seek(ifd)
     (n,) = struct.unpack("<H", fh.read(2))
-    if n > _MAX_TAGS or ifd + 2 + 12 * n > size:
-        raise CorruptFileError(path, f"the TIFF directory claims {n} tags, more than the file holds")
+    if n > _MAX_TAGS:
+        raise CorruptFileError(path, f"the TIFF directory claims {n} tags")
+    if ifd + 2 + 12 * n + 4 > size:  # the entries and the next-directory offset
+        raise TruncatedFileError(path, f"the file ends inside its TIFF directory of {n} tags")
     raw = fh.read(12 * n)
     entries: dict[int, _Entry] = {}
     for tag, typ, count, value in struct.iter_unpack("<HHII", raw):
@@ -142,6 +144,26 @@ def _bytes(path: Path, fh: Any, size: int, entry: _Entry, what: str) -> bytes:
         raise TruncatedFileError(path, f"the {what} ({n} bytes at {entry.value}) lies past the end of the file")
     fh.seek(entry.value)
     return fh.read(n)
+
+
+def _declared_end(path: Path, fh: Any, size: int, entries: dict[int, _Entry]) -> int:
+    """The end of the last byte the directory points at (tag values and preview strips)."""
+    end = 0
+    for entry in entries.values():
+        n = entry.count * _TYPE_SIZES.get(entry.type, 1)
+        if n > 4:
+            end = max(end, entry.value + n)
+    offsets, counts = entries.get(273), entries.get(279)
+    if (offsets is not None and counts is not None and offsets.count == counts.count
+            and offsets.type in _LONG_OR_SHORT and counts.type in _LONG_OR_SHORT):
+        starts = np.frombuffer(_bytes(path, fh, size, offsets, "strip offsets"), _LONG_OR_SHORT[offsets.type])
+        lengths = np.frombuffer(_bytes(path, fh, size, counts, "strip byte counts"), _LONG_OR_SHORT[counts.type])
+        if starts.size:
+            end = max(end, int((starts.astype(np.int64) + lengths).max()))
+    return end
+
+
+_LONG_OR_SHORT: dict[int, np.dtype] = {3: np.dtype("<u2"), 4: np.dtype("<u4")}
 
 
 def _utf16(raw: bytes) -> str:
@@ -204,6 +226,8 @@ class ParkCodec(FrameCodec):
 
     def read_header(self, path: Path) -> FrameHeader:
         size = path.stat().st_size
+        if size < 8 and TIFF_LE.startswith(path.read_bytes()[:4]):
+            raise TruncatedFileError(path, f"the file has only {size} bytes")
         with open(path, "rb") as fh:
             try:
                 entries = _first_ifd(path, fh, size)
@@ -221,6 +245,9 @@ class ParkCodec(FrameCodec):
                 raise CorruptFileError(
                     path, f"the Park header has {len(raw_header)} bytes; version 0x{version:08x} needs "
                     f"{_MIN_HEADER[version]}")
+            end = _declared_end(path, fh, size, entries)
+            if end > size:
+                raise TruncatedFileError(path, f"the TIFF directory points at byte {end} but the file has {size}")
             date = None
             if ParkTag.DATE_TIME in entries and entries[ParkTag.DATE_TIME].type == 2:
                 date = _bytes(path, fh, size, entries[ParkTag.DATE_TIME], "DateTime tag").decode("latin-1")

@@ -210,6 +210,8 @@ class WsxmCodec(FrameCodec):
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(4096)
+            if len(head) < len(MAGIC) and MAGIC.startswith(head):
+                raise TruncatedFileError(path, f"the file has only {size} bytes")
             if not head.startswith(MAGIC) or IMAGE_LINE not in head[:256]:
                 raise UnsupportedFormatError(f"{path}: not a WSxM image file", path=path)
             m = re.search(rb"Image header size:\s*(\d+)", head)
