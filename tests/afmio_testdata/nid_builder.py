@@ -110,7 +110,8 @@ def build_nid(
             order = ">" if image.big_endian else "<"
             raw = np.asarray(image.raw)
             data += raw.astype(raw.dtype.newbyteorder(order)).tobytes()
-    blob = (text + "\r\n").encode("latin-1") + (b"#!" if marker else b"") + data
+    # Two blank lines before the marker, as Nanosurf writes them.
+    blob = (text + "\r\n\r\n").encode("latin-1") + (b"#!" if marker else b"") + data
     return blob[: len(blob) - truncate] if truncate else blob
 
 
