@@ -73,7 +73,7 @@ def test_sample_timing_and_acquisition(sample):
     assert md["scan_direction"] == "bottomUp"
     acq = stack.acquisition
     assert acq["software_version"] == "3.10.2.19" and acq["operating_mode"] == "Lateral Force"
-    assert acq["channel_section"] == "DataSet-0:1"
+    assert acq["section"] == "DataSet-0:1"
 
 
 def test_sample_directions_differ_and_units(sample):
@@ -196,7 +196,7 @@ def test_folder_ordered_by_header_time(tmp_path):
         raw = np.full((3, 5), level * 1000, np.int32)
         write_nid(folder / f"{name}.nid", [NidImage("Z-Axis", raw)], date=base.replace(minute=8 + minute))
     stack = afmio.load(folder, dtype="float64")
-    assert stack.n_frames == 3 and stack.acquisition["frame_order"] == "header time"
+    assert stack.n_frames == 3 and stack.acquisition["frame_order"] == "header date"
     assert stack.get_frame_times() == pytest.approx([0.0, 60.0, 120.0])
     assert list(np.argsort(stack.data[:, 0, 0])) == [0, 1, 2]
     with afmio.load(folder, lazy=True, dtype="float64") as lazy:

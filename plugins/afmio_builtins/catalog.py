@@ -96,6 +96,29 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         **_roles("wsxm", *_READER),
     ),
     DriverSpec(
+        name="nid",
+        aliases=("nanosurf",),
+        description="Nanosurf .nid files (several channels); a folder of them is a video",
+        extensions=(".nid",),
+        kind="folder",
+        member_patterns=("*.nid",),
+        lazy=True,
+        **_roles("nid", *_READER),
+    ),
+    DriverSpec(
+        name="park",
+        aliases=("psia", "park-tiff"),
+        description="Park Systems TIFF (private tags 50432-50441); a folder of them is a video",
+        extensions=(".tif", ".tiff"),
+        kind="folder",
+        member_patterns=("*.tif", "*.tiff"),
+        lazy=True,
+        # Above ome-tiff, which also claims .tif/.tiff: park's content check declines
+        # every TIFF without Park's magic tag, and those go on to ome-tiff.
+        priority=10,
+        **_roles("park", *_READER),
+    ),
+    DriverSpec(
         name="ome-zarr",
         aliases=("zarr", "ngff"),
         description="OME-Zarr / OME-NGFF 0.4 directory store (needs afmio[zarr])",
