@@ -217,3 +217,12 @@ def test_empty_file_is_truncated(tmp_path):
     (tmp_path / "e.nid").write_bytes(b"")
     with pytest.raises(TruncatedFileError, match=r"e\.nid"):
         afmio.load(tmp_path / "e.nid", format="nid")
+
+
+def test_two_images_with_one_name_stay_apart(tmp_path):
+    images = [NidImage("Z-Axis", RAW32), NidImage("Z-Axis", RAW32 // 7)]
+    path = write_nid(tmp_path / "f.nid", images)
+    names = afmio.registry.channels(path)
+    assert names == ["Z-Axis (Scan forward)", "Z-Axis (Scan forward) [DataSet-0:1]"]
+    second = afmio.load(path, channel=names[1], dtype="float64")
+    np.testing.assert_allclose(second.data[0], expected_values(images[1]), rtol=1e-12)
