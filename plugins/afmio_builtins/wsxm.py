@@ -24,12 +24,15 @@ Values (``z_unit``)
     ``float`` (float32), ``short`` (int16, also the default when the key is absent) and
     ``integer`` (read as int16, as Gwyddion does; no such file has been seen).
     Floating-point data are physical values in the unit of ``Z Amplitude`` and are
-    kept as stored (converted to nm for lengths). Integer data are scaled as Gwyddion
+    kept as stored (converted to nm for lengths), as AFMReader and SurfaceTopography
+    do (Gwyddion rescales them by ``Z Amplitude / (max - min)`` too, which differs only
+    by the rounding of the 6-digit ``Z Amplitude``). Integer data are scaled as Gwyddion
     does: ``value = raw * Z Amplitude / (max(raw) - min(raw))``, with no offset; on the
     sample pair (the same scan saved as ``.top`` int16 and ``.stp`` double) both give
     the same heights. AFMReader 0.0.7 instead shifts ``.top`` data so that their minimum
-    is 0 (``(raw - min) / (max - min) * Z Amplitude``): afmio's values minus their
-    minimum equal AFMReader's. ``Z Amplitude`` units: lengths come out in nm, ``V``
+    is 0 (``(raw - min) / (max - min) * Z Amplitude``) and reads only the integer part
+    of ``Z Amplitude`` (59 for ``59.7449 nm``), so its heights are
+    ``(afmio - afmio.min()) * 59 / 59.7449``. ``Z Amplitude`` units: lengths come out in nm, ``V``
     in V, ``Pi`` (phase in units of pi) in degrees, ``a.u.`` stays ``a.u.``. A header
     without a usable ``Z Amplitude`` leaves the stored values, taken as nm, and says so
     in ``acquisition["z_scale_note"]``.
@@ -39,8 +42,8 @@ Pixel size
     ``Number of rows`` (``X Amplitude`` when ``Y Amplitude`` is missing).
 
 Orientation (Gwyddion's)
-    WSxM stores the image turned by 180 degrees relative to how WSxM and Gwyddion
-    display it; afmio follows Gwyddion (which reverses both rows and columns), so
+    Gwyddion reverses both the rows and the columns of the stored image (a turn by
+    180 degrees), and SurfaceTopography shows it the same way; afmio follows them, so
     ``data[0, 0]`` is the top-left pixel of Gwyddion's view. AFMReader returns the
     stored order: ``afmio_data[::-1, ::-1]`` equals AFMReader's image. afmio follows
     Gwyddion's orientation for every format (see the conventions page).
