@@ -38,8 +38,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def interop(session: nox.Session) -> None:
-    """playNano 0.5.0 writes -> afmio reads, and afmio writes -> playNano reads."""
-    session.install("-e", ".[test]", "playnano==0.5.0")
+    """playNano 0.5.0 writes -> afmio reads, afmio writes -> playNano reads; AFMReader and
+    SurfaceTopography read the same instrument files as afmio."""
+    session.install("-e", ".[test]", "playnano==0.5.0", "afmreader==0.0.7", "SurfaceTopography")
     session.run("pytest", "-m", "interop", "tests/interop", *session.posargs)
 
 

@@ -675,3 +675,43 @@ def test_series_builder_round_trip(tmp_path):
         np.testing.assert_allclose(stack.data[i], expected, rtol=1e-12)
     assert [m["timestamp"] for m in stack.frame_metadata] == [0.0, 2.0, 4.0, 6.0]
     assert [m["start_epoch_ms"] for m in stack.frame_metadata] == [1569513985000 + 2000 * i for i in range(4)]
+
+
+# --------------------------------------------------------------------------- the .di extension (issue 16)
+DI_SAMPLES = {
+    # header version 0x07200000 (7.2) and 0x05120000 (5.12); channel lists as the files spell them
+    "spm_single_versions/di-1.di": ["Height", "Phase", "Amplitude Error"],
+    "spm_single_versions/di-4.di": ["Height Sensor", "Amplitude Error", "Phase"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DI_SAMPLES))
+def test_di_files_resolve_by_name_and_match_the_reference(sample, name):
+    path = sample(name)
+    res = afmio.registry.resolve(path)
+    assert res.driver.name == "spm" and "'.di'" in res.reason
+    assert afmio.registry.channels(path) == DI_SAMPLES[name]
+    for channel in DI_SAMPLES[name]:
+        stack = afmio.load(path, channel=channel, dtype="float64")
+        expected, scan_rate = _reference(path, channel)
+        assert stack.data.shape == (1, 512, 512)
+        np.testing.assert_allclose(stack.data[0], expected, rtol=1e-12, atol=1e-12)
+        assert stack.frame_metadata[0]["line_rate"] == pytest.approx(scan_rate)
+    assert afmio.load(path).channel == DI_SAMPLES[name][0]
+
+
+def test_di_sample_pixel_sizes(sample):
+    assert afmio.load(sample("spm_single_versions/di-1.di")).pixel_size_nm == pytest.approx(500 / 512)
+    assert afmio.load(sample("spm_single_versions/di-4.di")).pixel_size_nm == pytest.approx(10000 / 512)
+
+
+def test_folder_of_di_files_is_a_video(tmp_path):
+    folder = tmp_path / "di_video"
+    folder.mkdir()
+    raw = np.arange(48, dtype=np.int16).reshape(6, 8)
+    for i in range(3):
+        write_spm(folder / f"scan{i}.di", [SpmImage(raw + i)])
+    assert afmio.registry.resolve(folder).driver.name == "spm"
+    stack = afmio.load(folder)
+    assert stack.n_frames == 3
+    assert spm.sniff(folder / "scan0.di") is True

@@ -16,8 +16,8 @@ from afmio.hookspecs import DriverSpec, hookimpl
 
 __all__ = ["BUILTIN_DRIVERS", "SPM_MEMBER_PATTERNS", "afmio_drivers", "builtin"]
 
-#: NanoScope member files: ``*.spm`` and numbered captures (``.001``, ``.002`` ...).
-SPM_MEMBER_PATTERNS = ("*.spm", "*.[0-9][0-9][0-9]")
+#: NanoScope member files: ``*.spm``, ``*.di`` and numbered captures (``.001``, ``.002`` ...).
+SPM_MEMBER_PATTERNS = ("*.spm", "*.di", "*.[0-9][0-9][0-9]")
 
 
 def _roles(module: str, *roles: str) -> dict[str, Any]:
@@ -79,12 +79,44 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
     DriverSpec(
         name="spm",
         aliases=("nanoscope",),
-        description="Bruker/Veeco NanoScope .spm/.001 files; a folder of them is a video",
-        extensions=(".spm",),
+        description="Bruker/Veeco NanoScope .spm/.di/.001 files; a folder of them is a video",
+        extensions=(".spm", ".di"),
         kind="folder",
         member_patterns=SPM_MEMBER_PATTERNS,
         lazy=True,
         **_roles("spm", *_READER),
+    ),
+    DriverSpec(
+        name="wsxm",
+        description="WSxM .stp/.top images; a folder of them is a video",
+        extensions=(".stp", ".top"),
+        kind="folder",
+        member_patterns=("*.stp", "*.top"),
+        lazy=True,
+        **_roles("wsxm", *_READER),
+    ),
+    DriverSpec(
+        name="nid",
+        aliases=("nanosurf",),
+        description="Nanosurf .nid files (several channels); a folder of them is a video",
+        extensions=(".nid",),
+        kind="folder",
+        member_patterns=("*.nid",),
+        lazy=True,
+        **_roles("nid", *_READER),
+    ),
+    DriverSpec(
+        name="park",
+        aliases=("psia", "park-tiff"),
+        description="Park Systems TIFF (private tags 50432-50441); a folder of them is a video",
+        extensions=(".tif", ".tiff"),
+        kind="folder",
+        member_patterns=("*.tif", "*.tiff"),
+        lazy=True,
+        # Above ome-tiff, which also claims .tif/.tiff: park's content check declines
+        # every TIFF without Park's magic tag, and those go on to ome-tiff.
+        priority=10,
+        **_roles("park", *_READER),
     ),
     DriverSpec(
         name="ome-zarr",

@@ -10,8 +10,9 @@ generation (versions 5 to 9 write differently cased keys: ``Scan rate`` /
 ``lazy=True`` reads headers now and each frame's file only when the frame is used.
 
 Input
-    A folder whose members match ``*.spm`` or ``*.NNN`` (three digits: ``.001``,
-    ``.002``...) becomes one stack, one frame per file. A single such file loads as
+    A folder whose members match ``*.spm``, ``*.di`` (Digital Instruments' name for
+    the same files) or ``*.NNN`` (three digits: ``.001``, ``.002``...) becomes one
+    stack, one frame per file. A single such file loads as
     one frame. Members that match the names but do not start with ``\\*File list``
     are skipped with a warning and listed in ``acquisition["skipped_files"]``; an
     empty member (a frame cut short) is an error, not skipped.
