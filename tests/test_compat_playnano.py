@@ -42,11 +42,20 @@ def test_signatures_match_playnano():
         "save_h5_bundle": "(path, stack, raw=False)",
         "save_ome_tiff_stack": "(path, afm_stack, raw=False)",
         "export_bundles": "(afm_stack, output_folder, base_name, formats, raw=False)",
-        "create_gif_with_scale_and_timestamp": (
+        # Both GIF spellings: playNano 0.5.0's and the older documented one.
+        "_create_gif_released": (
+            "(image_stack, pixel_sizes_nm, timestamps=None, scale_bar_length_nm=100, output_path='output', "
+            "fps=5.0, cmap_name='afm_brown', zmin=None, zmax=None, draw_ts=True, draw_scale=True, font_scale=2.0)"
+        ),
+        "_create_gif_documented": (
             "(image_stack, pixel_size_nm, timestamps=None, scale_bar_length_nm=100, output_path='output', "
             "duration=0.5, cmap_name='afmhot', zmin=None, zmax=None, draw_ts=True, draw_scale=True)"
         ),
-        "export_gif": (
+        "_export_gif_released": (
+            "(afm_stack, make_gif, output_folder, output_name, scale_bar_nm, cmap_name='afm_brown', raw=False, "
+            "fps=5.0, zmin=None, zmax=None, draw_ts=True, draw_scale=True, font_scale=2.0)"
+        ),
+        "_export_gif_documented": (
             "(afm_stack, make_gif, output_folder, output_name, scale_bar_nm, raw=False, zmin=None, "
             "zmax=None, draw_ts=True, draw_scale=True)"
         ),
@@ -55,7 +64,8 @@ def test_signatures_match_playnano():
         params = inspect.signature(getattr(pn, name)).parameters.values()
         plain = "(" + ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params) + ")"
         assert plain == sig, name
-    assert sorted(expected) == sorted(pn.__all__)
+    public = {n for n in expected if not n.startswith("_")} | {"create_gif_with_scale_and_timestamp", "export_gif"}
+    assert sorted(public) == sorted(n for n in pn.__all__ if n != "OrientationWarning")
 
 
 def test_check_path_is_path():
@@ -245,3 +255,81 @@ def test_export_gif(tmp_path):
     assert _gif_frames(tmp_path / "g" / "run_filtered.gif")[0] == 3
     pn.export_gif(processed, True, tmp_path / "g", "run", 0, raw=True, draw_ts=False)
     assert _gif_frames(tmp_path / "g" / "run.gif")[0] == 4
+
+
+def _gif_palette(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.array(im.getpalette()[: 3 * 256], np.uint8).reshape(-1, 3)
+
+
+def test_export_gif_takes_playnano_050_arguments(tmp_path):
+    """0.5.0's spelling: a colour map sixth, ``fps=``, ``font_scale=``; its defaults with its keywords."""
+    from afmio_builtins.pictures.render import palette
+
+    stack = _stack()
+    stack.file_path = "/data/movie.asd"
+    pn.export_gif(stack, True, tmp_path, "viridis", 20, "viridis")
+    assert np.array_equal(_gif_palette(tmp_path / "viridis.gif"), palette("viridis"))
+    assert _gif_frames(tmp_path / "viridis.gif") == (4, [200] * 4)  # a map sixth is 0.5.0: 5 frames/s
+    pn.export_gif(stack, True, tmp_path, "fast", 20, fps=10)
+    assert _gif_frames(tmp_path / "fast.gif") == (4, [100] * 4)
+    assert np.array_equal(_gif_palette(tmp_path / "fast.gif"), palette("afm_brown"))  # 0.5.0's default map
+    pn.export_gif(stack, True, tmp_path, "pos", 20, "gray", False, 4.0, 0, 10, True, True, 1.0)
+    assert _gif_frames(tmp_path / "pos.gif") == (4, [250] * 4)
+    pn.export_gif(stack, True, tmp_path, "zero", 20, fps=0)  # 0.5.0: not positive -> half a second
+    assert _gif_frames(tmp_path / "zero.gif") == (4, [500] * 4)
+    # The older spelling: a bool sixth is raw; its defaults are afmhot at half a second.
+    pn.export_gif(_processed(_stack()), True, tmp_path, "old", 0, True, 0, 10)
+    assert _gif_frames(tmp_path / "old.gif") == (4, [500] * 4)
+    assert np.array_equal(_gif_palette(tmp_path / "old.gif"), palette("afmhot"))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        pn.export_gif(stack, True, tmp_path, "x", 20, duration=0.1)
+    with pytest.raises(TypeError):
+        pn.export_gif(stack, True, tmp_path, "x", 20, "gray", False, 5.0, None, None, True, True, 2.0, "extra")
+
+
+def test_create_gif_takes_playnano_050_arguments(tmp_path):
+    data = _stack(3).data
+    out = tmp_path / "x.gif"
+    pn.create_gif_with_scale_and_timestamp(data, [5.0] * 3, [0.0, 0.1, 0.2], 50, out, 4.0)
+    assert _gif_frames(out) == (3, [250] * 3)  # a per-frame list second: 0.5.0, sixth is fps
+    assert np.array_equal(_gif_palette(out), pn_palette("afm_brown"))
+    pn.create_gif_with_scale_and_timestamp(data, 5.0, None, 50, out, 0.1)
+    assert _gif_frames(out) == (3, [100] * 3)  # a number second: the older spelling, sixth is duration
+    pn.create_gif_with_scale_and_timestamp(image_stack=data, pixel_sizes_nm=[5.0] * 3, output_path=out, fps=20)
+    assert _gif_frames(out) == (3, [50] * 3)
+    with pytest.raises(TypeError, match="mixes"):
+        pn.create_gif_with_scale_and_timestamp(data, 5.0, output_path=out, fps=5, duration=0.2)
+
+
+def pn_palette(name):
+    from afmio_builtins.pictures.render import palette
+
+    return palette(name)
+
+
+def test_afm_brown_is_a_colour_map_everywhere(tmp_path):
+    """playNano's default map works by name in every picture writer, and reversed."""
+    from afmio_builtins.pictures.render import palette
+
+    brown = palette("afm_brown")
+    assert brown[0].tolist() == [2, 2, 2] and brown[254].tolist() == [248, 244, 243]  # dark -> near white
+    reverse = palette("afm_brown_r")[:255].astype(int)
+    assert np.abs(reverse - brown[:255][::-1].astype(int)).max() <= 3  # 256 stops sampled at 255 levels
+    assert np.all(np.diff(brown[:255].astype(int).sum(axis=1)) >= 0)  # brightens monotonically
+    afmio.save(_stack(), tmp_path / "b.gif", cmap="afm_brown")
+    assert np.array_equal(_gif_palette(tmp_path / "b.gif"), brown)
+
+
+def test_jpk_folder_orientation_is_said_once(sample, monkeypatch):
+    folder = sample("jpk_folder_streptavidin_nanoracer")
+    monkeypatch.setattr(pn, "_orientation_warned", False)
+    with pytest.warns(pn.OrientationWarning, match="Migrating from playNano"):
+        pn.load_afm_stack(folder)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pn.OrientationWarning)
+        pn.load_afm_stack(folder)  # once per session

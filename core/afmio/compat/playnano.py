@@ -18,6 +18,8 @@ afmio follows the files where playNano has known bugs (see each function):
 * **JPK folders** are oriented like every other JPK reader (and like playNano's own
   ``.h5-jpk`` frames); playNano flips JPK folder frames twice (AFMReader's flip plus its
   own), so its folder frames come out upside down relative to its ``.h5-jpk`` frames.
+  The first JPK folder loaded through this module says so once
+  (:class:`OrientationWarning`).
 * **NanoScope v5 folders** that spell the header key ``Scan rate`` (lower case) load;
   playNano fails with ``Missing data: line_rate=None``.
 * **Single-frame OME-TIFF** exports load as a one-frame stack; playNano's loader sees a
@@ -27,16 +29,21 @@ afmio follows the files where playNano has known bugs (see each function):
   channel, that default means the file's height channel.
 * **Single files of folder formats** (one ``.jpk``, one ``.spm``/``.001``) load as a
   one-frame stack instead of raising "typically a single-frame export".
-* **GIF timing**: ``duration`` is the time each frame is shown, in seconds; playNano
-  passes ``duration * 500`` milliseconds to Pillow, which shows frames for half as long.
+* **GIF functions** take playNano 0.5.0's arguments (``cmap_name`` sixth in
+  ``export_gif``, ``fps``, ``font_scale``, ``afm_brown`` by default) and the older
+  documented ones (``raw`` sixth, ``duration``); see each function. With the older
+  ``duration``, frames are shown for ``duration`` seconds (that release passed
+  ``duration * 500`` ms to Pillow, half the time asked).
 
 Out of scope: playNano's ``.aris`` reader and its avi/mov/mkv video and jpg exports.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +55,7 @@ from ..errors import ChannelNotFoundError
 from ..stack import AFMImageStack
 
 __all__ = [
+    "OrientationWarning",
     "check_path_is_path",
     "create_gif_with_scale_and_timestamp",
     "export_bundles",
@@ -113,15 +121,41 @@ def _prepare_output_directory(folder: str | Path | None, default: str = "output"
 
 
 # --------------------------------------------------------------------------- loading
+class OrientationWarning(UserWarning):
+    """afmio orients these frames differently from playNano 0.5.0, on purpose."""
+
+
+#: Drivers whose frames playNano 0.5.0 orients differently (it flips JPK folder frames twice).
+_FLIPPED_BY_PLAYNANO = frozenset({"jpk"})
+_orientation_warned = False
+
+JPK_ORIENTATION_NOTE = (
+    "afmio orients JPK frames like Gwyddion (top scan line at row 0); playNano 0.5.0 flips JPK "
+    "folder frames twice, so its frames are upside down next to these. See 'Where afmio differs "
+    "on purpose' (JPK folder orientation) in the guide 'Migrating from playNano'. "
+    "This is said once per session."
+)
+
+
+def _warn_orientation_once(stack: AFMImageStack) -> None:
+    global _orientation_warned
+    driver = (stack.provenance.get("source") or {}).get("driver")
+    if driver in _FLIPPED_BY_PLAYNANO and not _orientation_warned:
+        _orientation_warned = True
+        warnings.warn(JPK_ORIENTATION_NOTE, OrientationWarning, stacklevel=4)
+
+
 def _load(path: Path, channel: str | None, fmt: str | None = None) -> AFMImageStack:
     reg = _registry()
     try:
-        return reg.load(path, channel=channel, format=fmt)
+        stack = reg.load(path, channel=channel, format=fmt)
     except ChannelNotFoundError:
         if channel != _PLAYNANO_DEFAULT_CHANNEL:
             raise
         # playNano's default names no channel of this file: use its height channel.
-        return reg.load(path, channel="height", format=fmt)
+        stack = reg.load(path, channel="height", format=fmt)
+    _warn_orientation_once(stack)
+    return stack
 
 
 def _driver_loader(driver_name: str) -> Loader:
@@ -355,6 +389,79 @@ def export_bundles(
 
 
 # --------------------------------------------------------------------------- GIF
+#: playNano 0.5.0's GIF text size (``font_scale``); afmio's ``font_scale=1`` draws that size.
+RELEASED_FONT_SCALE = 2.0
+#: The older documented ``export_gif``'s fixed colour map and seconds per frame.
+DOCUMENTED_GIF_CMAP = "afmhot"
+DOCUMENTED_GIF_DURATION_S = 0.5
+
+
+def _create_gif_released(image_stack, pixel_sizes_nm, timestamps=None, scale_bar_length_nm=100,  # type: ignore[no-untyped-def]
+                         output_path="output", fps=5.0, cmap_name="afm_brown", zmin=None, zmax=None,
+                         draw_ts=True, draw_scale=True, font_scale=2.0):
+    """playNano 0.5.0's ``create_gif_with_scale_and_timestamp`` parameters (binding only)."""
+
+
+def _create_gif_documented(image_stack, pixel_size_nm, timestamps=None, scale_bar_length_nm=100,  # type: ignore[no-untyped-def]
+                           output_path="output", duration=0.5, cmap_name="afmhot", zmin=None, zmax=None,
+                           draw_ts=True, draw_scale=True):
+    """The older documented ``create_gif_with_scale_and_timestamp`` parameters (binding only)."""
+
+
+def _export_gif_released(afm_stack, make_gif, output_folder, output_name, scale_bar_nm,  # type: ignore[no-untyped-def]
+                         cmap_name="afm_brown", raw=False, fps=5.0, zmin=None, zmax=None, draw_ts=True,
+                         draw_scale=True, font_scale=2.0):
+    """playNano 0.5.0's ``export_gif`` parameters (binding only)."""
+
+
+def _export_gif_documented(afm_stack, make_gif, output_folder, output_name, scale_bar_nm,  # type: ignore[no-untyped-def]
+                           raw=False, zmin=None, zmax=None, draw_ts=True, draw_scale=True):
+    """The older documented ``export_gif`` parameters (binding only)."""
+
+
+def _bind(
+    name: str,
+    released: Callable[..., Any],
+    documented: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    released_hint: bool,
+) -> tuple[bool, dict[str, Any]]:
+    """Bind a call to playNano 0.5.0's parameters or the older documented ones.
+
+    A keyword only one spelling has decides; otherwise ``released_hint`` (what the
+    positional arguments suggest). Returns ``(is_released, arguments with defaults)``.
+    """
+    released_params = set(inspect.signature(released).parameters)
+    documented_params = set(inspect.signature(documented).parameters)
+    only_released = sorted(set(kwargs) & (released_params - documented_params))
+    only_documented = sorted(set(kwargs) & (documented_params - released_params))
+    if only_released and only_documented:
+        raise TypeError(
+            f"{name}() mixes playNano 0.5.0's {', '.join(only_released)} with the older "
+            f"{', '.join(only_documented)}; use one or the other"
+        )
+    is_released = bool(only_released) or (released_hint and not only_documented)
+    target = released if is_released else documented
+    try:
+        bound = inspect.signature(target).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{name}(): {exc}") from None
+    bound.apply_defaults()
+    return is_released, dict(bound.arguments)
+
+
+def _frame_delay_s(fps: Any) -> float:
+    """playNano 0.5.0's delay: ``1 / fps`` seconds, or half a second when ``fps`` is not positive."""
+    rate = float(fps)
+    return 1.0 / rate if rate > 0 else 0.5
+
+
+def _afmio_font_scale(playnano_font_scale: Any) -> float:
+    """afmio's ``font_scale`` 1 draws playNano's default (2.0) text size."""
+    return float(playnano_font_scale) / RELEASED_FONT_SCALE
+
+
 def _valid_timestamps(timestamps: Any, n: int) -> list[float]:
     """playNano's rule: a list/tuple of the right length, else frame indices (per frame too)."""
     if not isinstance(timestamps, (list, tuple)) or len(timestamps) != n:
@@ -370,8 +477,20 @@ def _valid_timestamps(timestamps: Any, n: int) -> list[float]:
     return out
 
 
+def _frame_pixel_sizes(pixel_sizes: Any, n: int) -> list[float] | None:
+    """One pixel size per frame from a number or a per-frame sequence; None when unusable."""
+    if isinstance(pixel_sizes, (int, float, np.integer, np.floating)) and not isinstance(pixel_sizes, bool):
+        return [float(pixel_sizes)] * n
+    try:
+        values = [float(v) for v in pixel_sizes]
+    except (TypeError, ValueError):
+        return None
+    return values if len(values) == n and all(v > 0 for v in values) else None
+
+
 def _gif_options(
-    *, cmap: str, zmin: Any, zmax: Any, draw_ts: bool, draw_scale: bool, scale_bar_nm: float, duration_s: float
+    *, cmap: str, zmin: Any, zmax: Any, draw_ts: bool, draw_scale: bool, scale_bar_nm: float, delay_s: float,
+    font_scale: float = 1.0,
 ) -> dict[str, Any]:
     return {
         "cmap": cmap,
@@ -380,31 +499,35 @@ def _gif_options(
         "draw_ts": draw_ts,
         "draw_scale": draw_scale,
         "scale_bar_nm": scale_bar_nm,
-        "duration": float(duration_s) * 1000.0,  # the gif writer takes ms per frame
+        "font_scale": font_scale,
+        "duration": float(delay_s) * 1000.0,  # the gif writer takes ms per frame
     }
 
 
-def create_gif_with_scale_and_timestamp(
-    image_stack: np.ndarray,
-    pixel_size_nm: float,
-    timestamps: Sequence[float] | None = None,
-    scale_bar_length_nm: float = 100,
-    output_path: str | Path = "output",
-    duration: float = 0.5,
-    cmap_name: str = "afmhot",
-    zmin: float | str | None = None,
-    zmax: float | str | None = None,
-    draw_ts: bool = True,
-    draw_scale: bool = True,
-) -> None:
+def create_gif_with_scale_and_timestamp(image_stack: np.ndarray, *args: Any, **kwargs: Any) -> None:
     """Write an annotated animated GIF of a ``(n_frames, height, width)`` array.
+
+    Both spellings of this function are accepted:
+
+    * playNano 0.5.0's: ``(image_stack, pixel_sizes_nm, timestamps=None,
+      scale_bar_length_nm=100, output_path="output", fps=5.0, cmap_name="afm_brown",
+      zmin=None, zmax=None, draw_ts=True, draw_scale=True, font_scale=2.0)``;
+    * the older documented one: ``(image_stack, pixel_size_nm, timestamps=None,
+      scale_bar_length_nm=100, output_path="output", duration=0.5, cmap_name="afmhot",
+      zmin=None, zmax=None, draw_ts=True, draw_scale=True)``.
+
+    The keywords ``fps``, ``font_scale`` or ``pixel_sizes_nm``, or a per-frame list as
+    the second argument, select 0.5.0's spelling and its defaults (so a sixth
+    positional argument is ``fps``); otherwise the older one applies (a sixth
+    positional argument is ``duration``).
 
     Parameters
     ----------
     image_stack : numpy.ndarray
         Frames, ``(N, H, W)`` (a single 2-D frame is accepted too).
-    pixel_size_nm : float
-        nm per pixel, for the scale bar.
+    pixel_sizes_nm, pixel_size_nm : list of float or float
+        nm per pixel, for the scale bar: one per frame or one for all. A list of the
+        wrong length draws no scale bar, with a warning (as playNano 0.5.0).
     timestamps : sequence of float, optional
         Seconds per frame, drawn as ``"1.23 s"``; None or a sequence of the wrong length
         draws frame indices (as playNano).
@@ -412,31 +535,51 @@ def create_gif_with_scale_and_timestamp(
         Scale bar length; 0 hides it.
     output_path : str or pathlib.Path
         The GIF file, written exactly there (overwriting), as playNano does.
+    fps : float
+        Frames per second (0.5.0); not positive means half a second per frame, as 0.5.0.
     duration : float
-        Seconds each frame is shown. (playNano passes ``duration * 500`` ms to Pillow,
-        showing frames for half the time asked; afmio shows them for ``duration``.)
+        Seconds each frame is shown (older spelling). (That playNano passed
+        ``duration * 500`` ms to Pillow, showing frames for half the time asked; afmio
+        shows them for ``duration``.)
     cmap_name : str
-        Any matplotlib colormap name.
+        ``"afm_brown"`` (playNano's map) or any matplotlib colormap name.
     zmin, zmax : float, "auto" or None
         Both None: each frame is scaled to its own min..max. Otherwise one range for
         the whole stack; ``"auto"`` is the 1st / 99th percentile, None the min / max.
     draw_ts, draw_scale : bool
         Draw the timestamp (top left) and the scale bar (bottom left).
+    font_scale : float
+        playNano's text size factor (2.0 is its default size).
 
     Raises
     ------
     ValueError
         A bad ``zmin``/``zmax`` (not a number, ``"auto"`` or None; ``zmin > zmax``).
+    TypeError
+        Arguments that fit neither spelling, or a mix of both.
     """
-    data = np.asarray(image_stack)
+    released_hint = bool(args) and isinstance(args[0], (list, tuple, np.ndarray))
+    released, a = _bind("create_gif_with_scale_and_timestamp", _create_gif_released, _create_gif_documented,
+                        (image_stack, *args), kwargs, released_hint)
+    data = np.asarray(a["image_stack"])
     if data.ndim == 2:
         data = data[np.newaxis]
-    times = _valid_timestamps(timestamps, data.shape[0])
-    meta = [{"timestamp": t, "frame_pixel_size_nm": float(pixel_size_nm)} for t in times]
-    stack = AFMImageStack(data, float(pixel_size_nm), "height_trace", None, meta)
-    options = _gif_options(cmap=cmap_name, zmin=zmin, zmax=zmax, draw_ts=draw_ts, draw_scale=draw_scale,
-                           scale_bar_nm=scale_bar_length_nm, duration_s=duration)
-    _registry().save(stack, Path(output_path), format="gif", overwrite=True, **options)
+    n = data.shape[0]
+    sizes = _frame_pixel_sizes(a["pixel_sizes_nm"] if released else a["pixel_size_nm"], n)
+    draw_scale = bool(a["draw_scale"])
+    if sizes is None:
+        log.warning("Invalid pixel_sizes_nm list; scale bar will be omitted.")
+        sizes, draw_scale = [1.0] * n, False
+    times = _valid_timestamps(a["timestamps"], n)
+    meta = [{"timestamp": t, "frame_pixel_size_nm": px} for t, px in zip(times, sizes)]
+    stack = AFMImageStack(data, sizes[0], "height_trace", None, meta)
+    options = _gif_options(
+        cmap=a["cmap_name"], zmin=a["zmin"], zmax=a["zmax"], draw_ts=a["draw_ts"], draw_scale=draw_scale,
+        scale_bar_nm=a["scale_bar_length_nm"],
+        delay_s=_frame_delay_s(a["fps"]) if released else float(a["duration"]),
+        font_scale=_afmio_font_scale(a["font_scale"]) if released else 1.0,
+    )
+    _registry().save(stack, Path(a["output_path"]), format="gif", overwrite=True, **options)
 
 
 def export_gif(
@@ -445,13 +588,23 @@ def export_gif(
     output_folder: str | Path | None,
     output_name: str | None,
     scale_bar_nm: float | None,
-    raw: bool = False,
-    zmin: float | str | None = None,
-    zmax: float | str | None = None,
-    draw_ts: bool = True,
-    draw_scale: bool = True,
+    *args: Any,
+    **kwargs: Any,
 ) -> None:
     """Write ``<output_folder>/<name>[_filtered].gif`` for a stack, as playNano's ``export_gif``.
+
+    Both spellings are accepted:
+
+    * playNano 0.5.0's: ``(afm_stack, make_gif, output_folder, output_name, scale_bar_nm,
+      cmap_name="afm_brown", raw=False, fps=5.0, zmin=None, zmax=None, draw_ts=True,
+      draw_scale=True, font_scale=2.0)``;
+    * the older documented one: ``(afm_stack, make_gif, output_folder, output_name,
+      scale_bar_nm, raw=False, zmin=None, zmax=None, draw_ts=True, draw_scale=True)``,
+      drawn with afmhot at half a second per frame.
+
+    A string in sixth place is a colour map (0.5.0), a bool is ``raw`` (older); the
+    keywords ``cmap_name``, ``fps`` or ``font_scale`` select 0.5.0's spelling and its
+    defaults.
 
     Parameters
     ----------
@@ -464,29 +617,47 @@ def export_gif(
         Base name; None means the input file's name.
     scale_bar_nm : float or None
         None means 100 nm; 0 hides the bar.
+    cmap_name : str
+        ``"afm_brown"`` (playNano's map) or any matplotlib colormap name.
     raw : bool
         Render the ``processed["raw"]`` snapshot (with the frame times saved before
         any frame was dropped) when there is one.
+    fps : float
+        Frames per second; not positive means half a second per frame, as 0.5.0.
     zmin, zmax : float, "auto" or None
         Colour range, as :func:`create_gif_with_scale_and_timestamp`.
     draw_ts, draw_scale : bool
         Draw the timestamp and the scale bar.
+    font_scale : float
+        playNano's text size factor (2.0 is its default size).
 
     Notes
     -----
     ``_filtered`` follows playNano's GIF rule: added when the stack has a ``raw``
     snapshot and other processed layers, and ``raw`` is False.
     """
-    if not make_gif:
+    released_hint = bool(args) and isinstance(args[0], str)
+    released, a = _bind("export_gif", _export_gif_released, _export_gif_documented,
+                        (afm_stack, make_gif, output_folder, output_name, scale_bar_nm, *args), kwargs,
+                        released_hint)
+    if not a["make_gif"]:
         return
     from ..naming import sanitize_output_name
 
-    folder = _prepare_output_directory(output_folder)
-    default = Path(str(afm_stack.file_path)).stem if afm_stack.file_path else "playnano_export"
-    base = sanitize_output_name(output_name, default)
-    processed = afm_stack.processed
+    stack = a["afm_stack"]
+    folder = _prepare_output_directory(a["output_folder"])
+    default = Path(str(stack.file_path)).stem if stack.file_path else "playnano_export"
+    base = sanitize_output_name(a["output_name"], default)
+    raw = bool(a["raw"])
+    processed = stack.processed
     if not raw and "raw" in processed and any(k != "raw" for k in processed):
         base += "_filtered"
-    options = _gif_options(cmap="afmhot", zmin=zmin, zmax=zmax, draw_ts=draw_ts, draw_scale=draw_scale,
-                           scale_bar_nm=100 if scale_bar_nm is None else scale_bar_nm, duration_s=0.5)
-    _registry().save(afm_stack, folder / f"{base}.gif", format="gif", overwrite=True, raw=raw, **options)
+    bar = a["scale_bar_nm"]
+    options = _gif_options(
+        cmap=a["cmap_name"] if released else DOCUMENTED_GIF_CMAP,
+        zmin=a["zmin"], zmax=a["zmax"], draw_ts=a["draw_ts"], draw_scale=a["draw_scale"],
+        scale_bar_nm=100 if bar is None else bar,
+        delay_s=_frame_delay_s(a["fps"]) if released else DOCUMENTED_GIF_DURATION_S,
+        font_scale=_afmio_font_scale(a["font_scale"]) if released else 1.0,
+    )
+    _registry().save(stack, folder / f"{base}.gif", format="gif", overwrite=True, raw=raw, **options)
