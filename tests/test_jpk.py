@@ -512,3 +512,38 @@ def test_each_header_is_parsed_once(tmp_path, monkeypatch):
     one = next((tmp_path / "m").iterdir())
     assert afmio.registry.probe(one).n_frames == 1
     assert opened == [one.name]
+
+
+@pytest.mark.parametrize(
+    "label, epoch_ms",
+    [
+        ("CEST", 1748436118548),  # 14:41:58.548 at UTC+2
+        ("Europe/Paris", 1748436118548),
+        ("CET", 1748439718548),
+    ],
+)
+def test_zone_abbreviations_and_names_are_read_in_their_zone(tmp_path, label, epoch_ms):
+    """A file stating CEST / Europe/Paris is read in that zone, not "assumed UTC"."""
+    raw = frame_raw(0, "height_trace", (2, 2))
+    write_jpk(tmp_path / "a.jpk", [JpkChannel("height", data=raw)],
+              start=f"2025-05-28 14:41:58.548 {label}", end=f"2025-05-28 14:42:00.548 {label}")
+    stack = afmio.load(tmp_path / "a.jpk")
+    assert stack.frame_metadata[0]["start_epoch_ms"] == epoch_ms
+    assert stack.acquisition["time_zone"] == label
+
+
+def test_a_stated_zone_id_resolves_its_abbreviation():
+    """The shared date parser: the file's IANA zone (QI header properties) backs its abbreviation."""
+    from datetime import timedelta
+
+    from afmio_builtins._jpk_common import parse_jpk_date
+
+    when, known = parse_jpk_date("2025-05-20 17:48:42.479 CEST", zone_id="Europe/Paris")
+    assert known and when.utcoffset() == timedelta(hours=2) and str(when.tzinfo) == "Europe/Paris"
+    # An abbreviation that names no single zone is resolved only through the stated zone.
+    when, known = parse_jpk_date("2025-01-20 17:48:42.479 CST", zone_id="America/Chicago")
+    assert known and when.utcoffset() == timedelta(hours=-6)
+    assert parse_jpk_date("2025-01-20 17:48:42.479 CST")[1] is False
+    # A stated zone that does not use the label is not trusted over the label.
+    when, known = parse_jpk_date("2025-05-20 17:48:42.479 CEST", zone_id="Europe/London")
+    assert known and when.utcoffset() == timedelta(hours=2)

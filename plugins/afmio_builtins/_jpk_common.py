@@ -33,11 +33,15 @@ __all__ = [
     "parse_jpk_date",
     "scale_into",
     "settings_value",
+    "time_zone",
     "value_scale",
 ]
 
 #: deflate cannot expand data by more than about 1032:1; more means a lying header.
 MAX_DEFLATE_RATIO = 1032
+
+#: The key of the IANA time zone in JPK settings / header properties (``Europe/Paris``).
+TIME_ZONE_KEY = "metadata.user.timezone"
 
 #: The interlace key of JPK's settings text (HS-AFM bidirectional slow axis).
 INTERLACE_KEY = "fast-imaging.feed-forward-parameters.yaxis.interlace"
@@ -124,32 +128,68 @@ def channel_key(name: str, retrace: bool) -> str:
 
 _OFFSET_RE = re.compile(r"^(?:GMT|UTC)?([+-])(\d{1,2}):?(\d{2})?$", re.IGNORECASE)
 
+#: Zone abbreviations JPK software writes (Java's ``zzz``) that mean one UTC offset
+#: (hours). Ambiguous ones (``CST``, ``IST``...) are left out: they need the file's zone id.
+ZONE_ABBREVIATIONS: dict[str, float] = {
+    "WET": 0, "WEST": 1, "BST": 1, "CET": 1, "CEST": 2, "MET": 1, "MEST": 2, "EET": 2, "EEST": 3,
+    "MSK": 3, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
+    "EST": -5, "EDT": -4, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+}
 
-def _zone(label: str | None) -> tuple[Any, bool]:
-    """Time zone for a JPK zone label; the flag is False when UTC was assumed."""
-    if label is None or label.upper() in ("GMT", "UTC", "Z", "UT"):
-        return timezone.utc, label is not None
-    m = _OFFSET_RE.match(label)
-    if m:
-        sign = -1 if m.group(1) == "-" else 1
-        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
-        return timezone(sign * delta), True
+
+def _iana_zone(name: str | None) -> Any | None:
+    if not name or "/" not in name:
+        return None
     try:
         from zoneinfo import ZoneInfo
 
-        return ZoneInfo(label), True
-    except Exception:  # unknown or ambiguous label (e.g. "CEST"): assume UTC, as playNano does
-        return timezone.utc, False
+        return ZoneInfo(name)
+    except Exception:  # not a zone name, or no time-zone database on this system
+        return None
 
 
-def parse_jpk_date(text: Any) -> tuple[datetime | None, bool]:
-    """Parse ``2023-02-16 12:08:46.436 GMT`` (or ``... +0100``) into an aware datetime.
+def time_zone(label: str | None, zone_id: str | None = None, naive: datetime | None = None) -> tuple[Any, bool]:
+    """The time zone of a JPK date's zone label; the flag is False when UTC was assumed.
+
+    Parameters
+    ----------
+    label : str or None
+        The date's last word: ``GMT``/``UTC``, an offset (``+0200``, ``GMT+02:00``), an
+        IANA name (``Europe/Paris``) or an abbreviation (``CEST``).
+    zone_id : str, optional
+        The IANA zone the file states elsewhere (``metadata.user.timezone :
+        Europe/Paris`` in JPK header properties). It is used when the label is missing,
+        or is an abbreviation that zone uses at ``naive`` (``CEST`` in Paris in May).
+    naive : datetime, optional
+        The local date and time, to check the abbreviation against ``zone_id``.
+    """
+    if label is not None and label.upper() in ("GMT", "UTC", "Z", "UT"):
+        return timezone.utc, True
+    if label is not None and (m := _OFFSET_RE.match(label)):
+        sign = -1 if m.group(1) == "-" else 1
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+        return timezone(sign * delta), True
+    stated = _iana_zone(zone_id)
+    named = _iana_zone(label)
+    if named is not None:
+        return named, True
+    if stated is not None and (label is None or naive is None or naive.replace(tzinfo=stated).tzname() == label):
+        return stated, True
+    if label is not None and label.upper() in ZONE_ABBREVIATIONS:
+        return timezone(timedelta(hours=ZONE_ABBREVIATIONS[label.upper()]), label.upper()), True
+    return timezone.utc, False  # no label, or one that names no single zone: assume UTC, as playNano does
+
+
+def parse_jpk_date(text: Any, zone_id: str | None = None) -> tuple[datetime | None, bool]:
+    """Parse ``2023-02-16 12:08:46.436 GMT`` (or ``... +0100``, ``... CEST``) into an aware datetime.
+
+    ``zone_id`` is the IANA zone the file states elsewhere, if any (see :func:`time_zone`).
 
     Returns
     -------
     (datetime or None, bool)
-        The instant (None when absent or unreadable) and whether the zone label was
-        understood (False: UTC assumed, or no date).
+        The instant (None when absent or unreadable) and whether the zone was known
+        (False: UTC assumed, or no date).
     """
     s = decode(text)
     if not s or s == "<empty>":
@@ -167,7 +207,7 @@ def parse_jpk_date(text: Any) -> tuple[datetime | None, bool]:
             continue
     if naive is None:
         return None, False
-    tz, known = _zone(parts[2] if len(parts) > 2 else None)
+    tz, known = time_zone(parts[2] if len(parts) > 2 else None, zone_id, naive)
     return naive.replace(tzinfo=tz), known
 
 
