@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorruptFileError, MissingDependencyError
+from .errors import MissingDependencyError
 
 __all__ = ["close_cached_files", "to_dask"]
 
@@ -99,7 +99,7 @@ def to_dask(
     ----------
     path_or_paths : str, os.PathLike or a sequence of them
         Files (or folders) to read. Several files are joined along the frame axis;
-        their frame shapes must agree.
+        their frame shapes must agree (otherwise ``ValueError``).
     channel : str, optional
         Channel to read (default: each file's default channel).
     format : str, optional
@@ -140,7 +140,12 @@ def to_dask(
                 attrs.update(pixel_size_nm=stack.pixel_size_nm, pixel_size_y_nm=stack.pixel_size_y_nm,
                              z_unit=stack.z_unit, channel=stack.channel)
             elif (h, w) != shape0:
-                raise CorruptFileError(path, f"frames are {h} x {w}, but {paths[0]} has {shape0[0]} x {shape0[1]}")
+                # Both files may be fine: they just cannot be one array.
+                raise ValueError(
+                    f"cannot join {path} to {paths[0]}: its frames are {h} x {w} px, those of "
+                    f"{paths[0]} {shape0[0]} x {shape0[1]} px; to_dask joins files whose frames have one size "
+                    "(open the others with their own to_dask call)"
+                )
             fmt = stack.provenance["source"]["driver"]
             attrs["timestamps"].append(stack.get_frame_times())
             attrs["frame_metadata"].append(stack.frame_metadata)
