@@ -33,9 +33,30 @@ class FormatInfo:
     plugin: str
     distribution: str | None
     version: str | None
+    member_patterns: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    missing: tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        """Every module the driver requires is installed."""
+        return not self.missing
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        out["available"] = self.available
+        return out
+
+
+def _installed(module: str) -> bool:
+    """Whether a top-level module can be imported, found without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -111,4 +132,8 @@ class Driver:
             plugin=self.plugin,
             distribution=self.distribution,
             version=self.version,
+            member_patterns=tuple(s.member_patterns),
+            requires=tuple(s.requires),
+            extra=s.extra,
+            missing=tuple(m for m in s.requires if not _installed(m)),
         )

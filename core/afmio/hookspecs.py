@@ -53,6 +53,7 @@ hookspec = pluggy.HookspecMarker("afmio")
 hookimpl = pluggy.HookimplMarker("afmio")
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
+_MODULE_RE = re.compile(r"^[A-Za-z_]\w*$")
 _CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -82,6 +83,12 @@ class DriverSpec:
         ``read`` supports ``lazy=True``.
     priority : int
         Higher wins when two drivers claim the same file equally well.
+    requires : tuple of str
+        Top-level modules the driver's functions import that may be missing
+        (``("zarr",)``); ``afmio formats`` says when one is not installed, without
+        importing it.
+    extra : str or None
+        The optional extra that installs them (``"zarr"`` for ``pip install afmio[zarr]``).
     api_version : int
         The contract version the spec was written for.
     """
@@ -99,6 +106,8 @@ class DriverSpec:
     member_patterns: tuple[str, ...] = ()
     lazy: bool = False
     priority: int = 0
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
     api_version: int = API_VERSION
 
     def problems(self) -> list[str]:
@@ -134,6 +143,12 @@ class DriverSpec:
             found.append("lazy=True without a reader")
         if not isinstance(self.priority, int):
             found.append(f"priority must be an int, not {self.priority!r}")
+        if not isinstance(self.requires, tuple) or not all(
+            isinstance(m, str) and _MODULE_RE.match(m) for m in self.requires
+        ):
+            found.append(f"requires must be a tuple of top-level module names, not {self.requires!r}")
+        if self.extra is not None and (not isinstance(self.extra, str) or not _NAME_RE.match(self.extra)):
+            found.append(f"invalid extra {self.extra!r} (lower-case letters, digits, '-', '_', '.')")
         return found
 
 

@@ -26,6 +26,8 @@ def _roles(module: str, *roles: str) -> dict[str, Any]:
 
 
 _READER = ("read", "probe", "channels", "sniff")
+#: Video writers encode with PyAV, installed by the ``video`` extra.
+_VIDEO: dict[str, Any] = {"requires": ("av",), "extra": "video"}
 _BUNDLE = (*_READER, "write")
 
 BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
@@ -125,6 +127,8 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         kind="folder",
         extensions=(".ome.zarr", ".zarr"),
         lazy=True,
+        requires=("zarr",),
+        extra="zarr",
         **_roles("ome_zarr", "read", "write", "probe", "sniff"),
     ),
     DriverSpec(
@@ -133,6 +137,8 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         description="OME-Zarr / OME-NGFF 0.4 in a single zip file (needs afmio[zarr])",
         extensions=(".ome.zarr.zip", ".zarr.zip"),
         lazy=True,
+        requires=("zarr",),
+        extra="zarr",
         **_roles("ome_zarr", "read", "write", "probe", "sniff"),
     ),
     DriverSpec(
@@ -145,12 +151,14 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         name="mp4",
         extensions=(".mp4",),
         write="afmio_builtins.pictures.media:write_video",
+        **_VIDEO,
         description="MP4 (H.264) movie with time stamps and scale bar (write only; afmio[video])",
     ),
     DriverSpec(
         name="mov",
         extensions=(".mov",),
         write="afmio_builtins.pictures.media:write_video",
+        **_VIDEO,
         description="QuickTime (H.264) movie with time stamps and scale bar (write only; afmio[video])",
     ),
     DriverSpec(
@@ -158,18 +166,21 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         aliases=("matroska",),
         extensions=(".mkv",),
         write="afmio_builtins.pictures.media:write_video",
+        **_VIDEO,
         description="Matroska (H.264) movie with time stamps and scale bar (write only; afmio[video])",
     ),
     DriverSpec(
         name="avi",
         extensions=(".avi",),
         write="afmio_builtins.pictures.media:write_video",
+        **_VIDEO,
         description="AVI (MPEG-4) movie with time stamps and scale bar (write only; afmio[video])",
     ),
     DriverSpec(
         name="webm",
         extensions=(".webm",),
         write="afmio_builtins.pictures.media:write_video",
+        **_VIDEO,
         description="WebM (VP9) movie with time stamps and scale bar (write only; afmio[video])",
     ),
     DriverSpec(

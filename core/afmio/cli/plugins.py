@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -18,11 +19,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     by_plugin: dict[str, list[Any]] = {}
     for driver in reg.drivers():
         by_plugin.setdefault(driver.plugin, []).append(driver)
-    for plugin, drivers in sorted(by_plugin.items()):
-        first = drivers[0]
-        dist = f"{first.distribution} {first.version or ''}".strip() if first.distribution else "(not installed)"
-        names = ", ".join(d.name for d in drivers)
-        print(f"{plugin:<12} {dist:<16} {names}")
+    if not args.json:
+        for plugin, drivers in sorted(by_plugin.items()):
+            first = drivers[0]
+            dist = f"{first.distribution} {first.version or ''}".strip() if first.distribution else "(not installed)"
+            names = ", ".join(d.name for d in drivers)
+            print(f"{plugin:<12} {dist:<16} {names}")
     problems = [str(p) for p in reg.problems()]
     if args.check:
         # Import every declared function: a typo in a "module:function" string shows up now,
@@ -35,6 +37,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     driver.function(role)
                 except Exception as exc:
                     problems.append(f"{driver.plugin}: {exc}")
+    if args.json:
+        listing = [
+            {"plugin": plugin, "distribution": drivers[0].distribution, "version": drivers[0].version,
+             "drivers": [d.name for d in drivers]}
+            for plugin, drivers in sorted(by_plugin.items())
+        ]
+        print(json.dumps({"plugins": listing, "problems": problems}, indent=2))
+        return EXIT_ERROR if args.check and problems else 0
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
     if args.check:
@@ -53,4 +63,5 @@ def register(sub: Any) -> None:
                     "declares. --check also imports every declared function and exits 1 on any problem.",
     )
     p.add_argument("--check", action="store_true", help="import every driver function; exit 1 on problems")
+    p.add_argument("--json", action="store_true", help="machine-readable output (plugins, drivers, problems)")
     p.set_defaults(func=cmd_plugins)
