@@ -186,7 +186,8 @@ def test_info_fact_text():
     assert _fact_text(0.1 + 0.6) == "0.7"  # 0.7000000000000001 in binary
     assert _fact_text([1.0, 0.1 * 3, "a"]) == "1, 0.3, a"
     assert _fact_text("") == "-"
-    assert _fact_text(None) == "None"
+    assert _fact_text(None) == "-"  # never Python's None in the text
+    assert _fact_text(True) == "yes"
 
 
 def test_info_errors_are_one_line(cli, capsys):

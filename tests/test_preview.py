@@ -89,9 +89,13 @@ def test_colour_bar_runs_from_top_level_to_bottom(tmp_path):
 
 
 def test_colour_bar_labels():
-    assert _bar_labels((0.0, 10.0), "nm") == {1.0: "10.0", 0.5: "5.0", 0.0: "0.0"}
-    assert _bar_labels((-220.8, -217.8), "nm") == {1.0: "-217.80", 0.5: "-219.30", 0.0: "-220.80"}
-    assert _bar_labels((-249.3, 0.0), "nm") == {1.0: "0", 0.5: "-125", 0.0: "-249"}
+    # Ticks at round values inside the range, placed where those values fall.
+    assert _bar_labels((0.0, 10.0), "nm") == {1.0: "10", 0.5: "5", 0.0: "0"}
+    labels = _bar_labels((-220.8, -217.8), "nm")
+    assert list(labels.values()) == ["-220", "-219", "-218"]
+    assert list(labels) == pytest.approx([0.8 / 3, 1.8 / 3, 2.8 / 3])
+    assert list(_bar_labels((-249.3, 0.0), "nm").values()) == ["-200", "-100", "0"]
+    assert list(_bar_labels((0.0, 0.37), "nm").values()) == ["0.0", "0.1", "0.2", "0.3"]
     assert _bar_labels(None, "nm") == {1.0: "max", 0.5: "per frame", 0.0: "min"}
 
 

@@ -154,7 +154,11 @@ def test_nice_length(target, limit, expected):
 def test_format_length():
     assert format_length(20.0) == "20 nm"
     assert format_length(0.5) == "0.5 nm"
-    assert format_length(2000.0) == "2000 nm"
+    assert format_length(2000.0) == "2 µm"  # µm from 1 µm, round, never an exponent
+    assert format_length(15000.0) == "15 µm"
+    assert format_length(1500.0) == "1.5 µm"
+    assert format_length(999.0) == "999 nm"
+    assert format_length(0.05) == "0.05 nm"
 
 
 def test_default_bar_is_round_length_near_a_fifth_of_the_width():

@@ -55,12 +55,13 @@ def run_demo(
         from . import registry as default_registry
 
         registry = default_registry
+    from .progress import progress
+
     out = Path(out_dir)
     stack = synthetic_stack(n_frames, size, size)
     results = []
-    for info in registry.formats():
-        if not info.write or info.distribution not in (None, "afmio"):
-            continue
+    writers = [i for i in registry.formats() if i.write and i.distribution in (None, "afmio")]
+    for info in progress(writers, total=len(writers), desc="demo", unit="format"):
         ext = info.extensions[0] if info.extensions else ""
         path = out / f"demo{ext}" if ext else out / f"demo_{info.name}"
         try:

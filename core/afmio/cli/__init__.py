@@ -111,10 +111,20 @@ def _write_only_hint(exc: BaseException) -> str:
     return ""
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line; an unknown option is reported with its sub-command's usage."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = next((a.choices for a in parser._actions if isinstance(a, _SubParsers)), {})
+        owner = commands.get(getattr(args, "command", None) or "") or parser
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     STATE.quiet, STATE.verbose, STATE.debug = args.quiet, args.verbose or 0, args.debug
     _configure_logging(STATE.verbose, STATE.quiet)
     if args.debug_plugins:

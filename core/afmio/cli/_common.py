@@ -12,20 +12,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import progress
-from ..errors import AfmioError, UnsupportedFormatError
+from ..errors import AfmioError
 
 __all__ = [
     "EXIT_ERROR",
     "EXIT_USAGE",
     "Batch",
     "HelpFormatter",
+    "Input",
     "UsageError",
     "error_text",
     "expand_inputs",
     "frame_progress",
     "output_stem",
+    "prepare_output",
     "progress_bar",
     "registry",
+    "require_extension",
     "say",
 ]
 
@@ -84,14 +87,74 @@ def say(text: str) -> None:
 
 
 def error_text(exc: BaseException) -> str:
-    """The message of ``exc`` as the CLI prints it (no traceback, no ``KeyError`` quoting)."""
+    """The message of ``exc`` as the CLI prints it (no traceback, no ``KeyError`` quoting).
+
+    Words of the Python API become the command line's: an existing output asks for
+    ``--overwrite``; a bad value (``ValueError``) is its message alone. Other
+    exception types keep their name, as they point at a bug.
+    """
+    from ..errors import OverwriteError
+
+    if isinstance(exc, OverwriteError):
+        return f"{exc.path} already exists; add --overwrite to replace it"
     if isinstance(exc, KeyError) and not isinstance(exc, AfmioError) and exc.args:
         text = str(exc.args[0])
     else:
         text = str(exc).strip()
-    if not isinstance(exc, (AfmioError, OSError)):
+    if not isinstance(exc, (AfmioError, OSError, ValueError)):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text or type(exc).__name__
+
+
+# ---------------------------------------------------------------------- outputs
+def prepare_output(path: Path, *, parents: bool, folder: bool = False) -> None:
+    """Check where a command will write, before anything is read.
+
+    ``path`` is the output file, or with ``folder=True`` the output folder itself
+    (``export --out DIR``, ``convert ... OUT/``), which is created when missing. The
+    folder that holds it must exist unless ``parents`` (``--parents``) is given;
+    every folder created is said.
+
+    Raises
+    ------
+    UsageError
+        The holding folder is missing and ``parents`` is False, or a path on the way
+        is a file.
+    """
+    target = path if folder else path.parent
+    target = target if str(target) else Path(".")
+    if target.is_dir():
+        return
+    if target.exists():
+        raise UsageError(f"{target} is a file, not a folder")
+    holder = target.parent
+    if not holder.is_dir() and not parents:
+        first_missing = next(p for p in reversed((target, *target.parents)) if not p.exists())
+        raise UsageError(
+            f"the folder {holder} does not exist ({first_missing} is missing); "
+            "create it first or add --parents"
+        )
+    if not folder and not parents:
+        raise UsageError(f"the folder {target} does not exist; create it first or add --parents")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder {target}: {exc.strerror or exc}") from exc
+    say(f"created folder {target}")
+
+
+def require_extension(path: Path, ext: str, command: str, writes: str, others: str = "") -> None:
+    """Refuse an output name that does not end in ``ext`` (``afmio gif in v.mp4``).
+
+    ``others`` is a hint for what to run instead (``afmio convert IN OUT.mp4``).
+    """
+    if path.name.lower().endswith(ext) and len(path.name) > len(ext):
+        return
+    hint = f"; {others}" if others else ""
+    raise UsageError(
+        f"{path} does not end in {ext}, but 'afmio {command}' writes {writes}: "
+        f"name it {path.stem or path.name}{ext}{hint}"
+    )
 
 
 _BARS: list[Any] = []
@@ -182,11 +245,12 @@ class Batch:
     done: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
-    def run(self, inputs: list[Path], job: Callable[[Path], Iterable[Path]]) -> int:
+    def run(self, inputs: list[Input], job: Callable[[Input], Iterable[Path]]) -> int:
         """Call ``job(input)`` for each input; return the exit code."""
-        for path in progress_bar(inputs, total=len(inputs), desc=self.verb):
+        for item in progress_bar(inputs, total=len(inputs), desc=self.verb, unit="input"):
+            path = item.path
             try:
-                for out in job(path):
+                for out in job(item):
                     self.done.append(str(out))
                     say(f"wrote {out}")
             except KeyboardInterrupt:
@@ -209,48 +273,92 @@ class Batch:
         return 0
 
 
-def expand_inputs(paths: list[Path], input_format: str | None) -> list[Path]:
+@dataclass(frozen=True)
+class Input:
+    """One thing to load, and where it was found.
+
+    ``root`` is the folder given on the command line that it was found in (None when
+    the input was given itself); :attr:`relative_dir` keeps the sub-folder layout.
+    """
+
+    path: Path
+    root: Path | None = None
+
+    @property
+    def relative_dir(self) -> Path:
+        """The sub-folder of ``root`` holding the input (``Path()`` at the top)."""
+        if self.root is None:
+            return Path()
+        return self.path.parent.relative_to(self.root)
+
+
+def expand_inputs(paths: list[Path], input_format: str | None) -> list[Input]:
     """Turn command-line inputs into the list of things to load.
 
-    A file, or a folder a folder driver reads (a JPK or NanoScope video), is one
-    input. A folder no folder driver reads but which holds files that file drivers
-    read (a folder of ``.asd`` videos) expands to those files, in natural order.
-    A missing path is kept so the batch reports it.
+    A file, or a folder a folder driver reads (a JPK or NanoScope session), is one
+    input. A folder no folder driver reads (a folder of sessions, or of ``.asd``
+    videos) is searched recursively: each readable file and each session folder is
+    one input, in natural order, and each video is found once. What is skipped, and
+    why, is said on stderr. A missing path is kept so the batch reports it.
     """
-    from ..ioutil import natural_sort_key
-
-    reg = registry()
-    out: list[Path] = []
+    out: list[Input] = []
     for p in paths:
-        if input_format or not p.is_dir():
-            out.append(p)
+        if input_format or not p.is_dir() or _is_session(p):
+            out.append(Input(p))
             continue
-        try:
-            reg.resolve(p)
-        except UnsupportedFormatError:
-            members = sorted(
-                (c for c in p.iterdir() if c.is_file() and not c.name.startswith(".")),
-                key=lambda c: natural_sort_key(c.name),
-            )
-            readable = [c for c in members if _readable(reg, c)]
-            if not readable:
-                out.append(p)  # the batch reports the registry's explanation
-                continue
-            skipped = [c.name for c in members if c not in readable]
-            log.info("%s: %d readable file(s) in the folder%s", p, len(readable),
-                     f"; skipped {', '.join(skipped)}" if skipped else "")
-            out.extend(readable)
-        else:
-            out.append(p)
+        found: list[Input] = []
+        skipped: list[tuple[Path, str]] = []
+        _collect(p, p, found, skipped)
+        if not found:
+            out.append(Input(p))  # the batch reports the registry's explanation
+            continue
+        if skipped:
+            print(f"afmio: {p}: {len(found)} input(s) found; skipped {len(skipped)}:", file=sys.stderr)
+            for path, why in skipped:
+                print(f"  {path}: {why}", file=sys.stderr)
+        out.extend(found)
     return out
 
 
-def _readable(reg: Any, path: Path) -> bool:
+def _is_session(folder: Path) -> bool:
+    """A folder some folder driver reads as one video."""
     try:
-        driver = reg.resolve(path).driver
+        registry().resolve(folder)
     except AfmioError:
         return False
-    return driver.spec.kind == "file"
+    return True
+
+
+def _collect(root: Path, folder: Path, found: list[Input], skipped: list[tuple[Path, str]]) -> None:
+    from ..ioutil import natural_sort_key
+
+    reg = registry()
+    for child in sorted(folder.iterdir(), key=lambda c: natural_sort_key(c.name)):
+        if child.name.startswith("."):
+            continue  # hidden files, and afmio's own temporaries
+        if child.is_dir():
+            if _is_session(child):
+                found.append(Input(child, root))
+            else:
+                _collect(root, child, found, skipped)
+            continue
+        why = _unreadable_reason(reg, child)
+        if why is None:
+            found.append(Input(child, root))
+        else:
+            skipped.append((child, why))
+
+
+def _unreadable_reason(reg: Any, path: Path) -> str | None:
+    """None when a file driver reads ``path``; else why it is skipped."""
+    try:
+        driver = reg.resolve(path).driver
+    except AfmioError as exc:
+        first = str(exc).splitlines()[0]
+        return "no driver reads it" if str(path) in first else first
+    if driver.spec.kind != "file":
+        return f"a single {driver.name} frame of a folder that is not a session of them"
+    return None
 
 
 def output_stem(path: Path) -> str:

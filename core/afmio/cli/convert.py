@@ -11,25 +11,40 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._common import Batch, HelpFormatter, UsageError, expand_inputs, frame_progress, output_stem, registry
+from ._common import (
+    Batch,
+    HelpFormatter,
+    Input,
+    UsageError,
+    expand_inputs,
+    frame_progress,
+    output_stem,
+    prepare_output,
+    registry,
+)
+from ._options import add_output_options, add_picture_options, picture_options, unaccepted_flags
 
 __all__ = ["register"]
 
 
-def _output_extension(fmt: str) -> str:
-    """The first extension of the writer called ``fmt`` (``"h5"`` -> ``".h5"``)."""
+def _writer(fmt: str) -> Any:
     from ..resolution import find_by_name
 
-    driver = find_by_name(registry().drivers(), fmt, "write").driver
+    return find_by_name(registry().drivers(), fmt, "write").driver
+
+
+def _output_extension(fmt: str) -> str:
+    """The first extension of the writer called ``fmt`` (``"h5"`` -> ``".h5"``)."""
+    driver = _writer(fmt)
     return driver.spec.extensions[0] if driver.spec.extensions else ""
 
 
-def _check_output_format(out: Path, fmt: str | None) -> None:
-    """Fail before reading anything when OUT's format cannot be told."""
+def _output_driver(out: Path, fmt: str | None) -> Any:
+    """The writer for OUT; fails before reading anything when OUT's format cannot be told."""
     from ..errors import UnsupportedFormatError
 
     try:
-        registry().resolve(out, fmt, mode="write")
+        return registry().resolve(out, fmt, mode="write").driver
     except UnsupportedFormatError as exc:
         if fmt:
             raise
@@ -38,6 +53,16 @@ def _check_output_format(out: Path, fmt: str | None) -> None:
             f"cannot tell the output format of {out} from its name; add --format NAME "
             f"('afmio formats' lists them) or end it with one of: {', '.join(known)}"
         ) from exc
+
+
+def _check_picture_options(options: dict[str, Any], drivers: list[Any]) -> None:
+    """Picture flags given for outputs that are not pictures are a usage error, not ignored."""
+    if not options:
+        return
+    flags = unaccepted_flags(options, [d.function("write") for d in drivers])
+    if flags:
+        names = ", ".join(d.name for d in drivers)
+        raise UsageError(f"{', '.join(flags)} only apply to picture outputs (gif, mp4, png), not {names}")
 
 
 def _is_destination_folder(out: Path, several: bool) -> bool:
@@ -55,20 +80,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError("convert needs an input and an output: afmio convert IN [IN...] OUT")
     *raw_inputs, out = args.paths
     inputs = expand_inputs(raw_inputs, args.input_format)
-    into_folder = _is_destination_folder(out, len(inputs) > 1 or len(raw_inputs) > 1)
+    into_folder = _is_destination_folder(out, len(inputs) > 1 or len(raw_inputs) > 1 or
+                                         any(i.root is not None for i in inputs))
     if into_folder and not args.format:
         raise UsageError(
             f"writing into the folder {out} needs --format (for example --format h5); "
             "see 'afmio formats' for the names"
         )
     reg = registry()
-    ext = _output_extension(args.format) if into_folder else ""
-    if not into_folder:
-        _check_output_format(out, args.format)
+    driver = _writer(args.format) if into_folder else _output_driver(out, args.format)
+    ext = driver.spec.extensions[0] if into_folder and driver.spec.extensions else ""
+    options = picture_options(args)
+    _check_picture_options(options, [driver])
+    prepare_output(out, parents=args.parents, folder=into_folder)
     planned: dict[Path, Path] = {}
 
-    def job(src: Path) -> Iterable[Path]:
-        target = out / f"{output_stem(src)}{ext}" if into_folder else out
+    def job(item: Input) -> Iterable[Path]:
+        src = item.path
+        target = out / item.relative_dir / f"{output_stem(src)}{ext}" if into_folder else out
         if target in planned:
             raise UsageError(f"{src} and {planned[target]} would both be written to {target}")
         planned[target] = src
@@ -76,7 +105,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack,
             frame_progress(stack, src.name) as counted,
         ):
-            written = reg.save(counted, target, format=args.format, overwrite=args.overwrite, raw=args.raw)
+            written = reg.save(counted, target, format=driver.name, overwrite=args.overwrite, raw=args.raw,
+                               **options)
         return [written]
 
     return Batch("convert").run(inputs, job)
@@ -86,21 +116,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.to.split(",") if f.strip()]
     if not formats:
         raise UsageError("--to needs at least one format, for example --to npz,h5,tif,gif")
-    for fmt in formats:
-        _output_extension(fmt)  # unknown names fail before any file is read
+    drivers = [_writer(fmt) for fmt in formats]  # unknown names fail before any file is read
+    options = picture_options(args)
+    _check_picture_options(options, drivers)
     inputs = expand_inputs(args.inputs, args.input_format)
     if args.name and len(inputs) > 1:
         raise UsageError("--name names the output of a single input; drop it to use each input's name")
+    prepare_output(args.out, parents=args.parents, folder=True)
     reg = registry()
     stems: dict[str, Path] = {}
 
-    def job(src: Path) -> Iterable[Path]:
+    def job(item: Input) -> Iterable[Path]:
+        src = item.path
         stem = args.name or output_stem(src)
         if stem in stems:
             raise UsageError(f"{src} and {stems[stem]} would both be exported as {stem!r}")
         stems[stem] = src
+        written: list[Path] = []
         with reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack:
-            return reg.export(stack, args.out, stem, formats, raw=args.raw, overwrite=args.overwrite)
+            for driver in drivers:  # one pass (and one progress bar) per format
+                with frame_progress(stack, f"{src.name} -> {driver.name}") as counted:
+                    written += reg.export(counted, args.out, stem, [driver.name], raw=args.raw,
+                                          overwrite=args.overwrite, **options)
+        return written
 
     return Batch("export").run(inputs, job)
 
@@ -111,11 +149,14 @@ def register(sub: Any) -> None:
         "convert",
         usage="afmio convert [options] IN [IN ...] OUT",
         help="convert files or folders to another format",
-        description="Convert IN to OUT. With several inputs (or a folder of files), OUT is a folder and "
-                    "--format names the output format. Inputs are read lazily, frame by frame.",
+        description="Convert IN to OUT. With several inputs, or a folder of files or sessions (searched "
+                    "recursively; JPK and NanoScope session folders are one video each), OUT is a folder, "
+                    "--format names the output format and sub-folders are kept. Inputs are read lazily, "
+                    "frame by frame.",
         epilog="examples:\n  afmio convert movie.asd movie.h5\n"
                "  afmio convert scans/ movies/ --format ome-tiff\n"
-               "  afmio convert a.asd b.asd out/ --format npz --channel ER",
+               "  afmio convert a.asd b.asd out/ --format npz --channel ER\n"
+               "  afmio convert movie.asd movie.mp4 --fps 10 --cmap afm_brown",
         formatter_class=HelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="IN... OUT",
@@ -124,14 +165,17 @@ def register(sub: Any) -> None:
     p.add_argument("--input-format", metavar="FMT", help="force the input driver")
     p.add_argument("--channel", help="channel to read (default: the height trace)")
     p.add_argument("--raw", action="store_true", help="write the raw snapshot of a processed bundle")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    add_output_options(p)
+    add_picture_options(p, title="picture options (gif, mp4, png outputs)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
         "export",
         help="write inputs in several formats at once (playNano's export)",
-        description="Write each input as <OUT>/<name>[_filtered].<ext> for every format in --to.",
-        epilog="example:\n  afmio export movie.asd --to npz,h5,tif,gif --out results",
+        description="Write each input as <OUT>/<name>[_filtered].<ext> for every format in --to. "
+                    "Picture options apply to the picture formats among them.",
+        epilog="examples:\n  afmio export movie.asd --to npz,h5,tif,gif --out results\n"
+               "  afmio export movie.asd --to gif,mp4 --fps 10 --height 256",
         formatter_class=HelpFormatter,
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN")
@@ -143,5 +187,6 @@ def register(sub: Any) -> None:
     p.add_argument("--input-format", metavar="FMT", help="force the input driver")
     p.add_argument("--channel", help="channel to read (default: the height trace)")
     p.add_argument("--raw", action="store_true", help="export the raw snapshot of a processed bundle")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    add_output_options(p)
+    add_picture_options(p, title="picture options (gif, mp4, png outputs)")
     p.set_defaults(func=cmd_export)

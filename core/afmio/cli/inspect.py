@@ -30,15 +30,78 @@ def _fact_text(value: Any) -> str:
     """One acquisition fact as text: floats without binary noise (0.7, not 0.7000000000000002)."""
     if isinstance(value, (list, tuple)):
         return ", ".join(_fact_text(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.12g}"
-    return str(value) if value != "" else "-"
+    return str(value) if value not in ("", None) else "-"
+
+
+def _size_text(x_nm: float, y_nm: float) -> str:
+    """A scan size in nm below 1 µm, in µm from 1 µm (``850 x 850 nm``, ``2.5 x 2.5 µm``)."""
+    if max(abs(x_nm), abs(y_nm)) >= 1000:
+        return f"{x_nm / 1000:.4g} x {y_nm / 1000:.4g} µm"
+    return f"{x_nm:.4g} x {y_nm:.4g} nm"
+
+
+def _seconds_text(s: float) -> str:
+    """A duration with a unit that suits it (``12 ms``, ``2.59 s``, ``5.2 min``)."""
+    if s < 0.1:
+        return f"{s * 1000:.3g} ms"
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 7200:
+        return f"{s / 60:.3g} min"
+    return f"{s / 3600:.3g} h"
+
+
+def _pace_text(times: Sequence[float | None]) -> str | None:
+    """The frame interval as measured: one value when regular, else min / median / max."""
+    import numpy as np
+
+    known = np.array([t for t in times if t is not None], np.float64)
+    if known.size < 2 or known.size != len(times):
+        return None
+    steps = np.diff(known)
+    lo, mid, hi = float(steps.min()), float(np.median(steps)), float(steps.max())
+    if not mid > 0:
+        return None
+    if hi - lo <= 0.01 * mid:  # regular: one value says it
+        return f"{1 / mid:.4g} frames/s" if mid < 1 else f"one frame every {_seconds_text(mid)}"
+    return (f"irregular: frame interval min {_seconds_text(lo)}, median {_seconds_text(mid)}, "
+            f"max {_seconds_text(hi)}")
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
+def _pattern_names(pattern: str) -> str | None:
+    """A member pattern as the names it matches: ``*.[0-9][0-9][0-9]`` -> ``.001 .002 ...``."""
+    digits = pattern.count("[0-9]")
+    rest = pattern.replace("[0-9]", "")
+    if not rest.startswith("*") or any(c in rest[1:] for c in "*?["):
+        return None
+    first, second = (rest[1:] + "0" * (digits - 1) + n for n in "12") if digits else (rest[1:], "")
+    return f"{first} {second} ..." if digits else first
+
+
+def _names_column(info: Any) -> str:
+    """Extensions, then the member-file names a folder driver gathers that they do not cover."""
+    names = list(info.extensions)
+    for pattern in info.member_patterns:
+        shown = _pattern_names(pattern)
+        if shown and shown not in names:
+            names.append(shown)
+    return " ".join(names) or "-"
+
+
+def _missing_note(info: Any) -> str:
+    modules = ", ".join(info.missing)
+    extra = f"; pip install 'afmio[{info.extra}]'" if info.extra else ""
+    return f"{info.name} needs {modules}, which is not installed{extra}"
 
 
 def cmd_formats(args: argparse.Namespace) -> int:
@@ -50,9 +113,15 @@ def cmd_formats(args: argparse.Namespace) -> int:
     for i in infos:
         rw = ("r" if i.read else "-") + ("w" if i.write else "-")
         provider = f"{i.distribution or i.plugin} {i.version or ''}".strip()
-        rows.append((i.name, ",".join(i.aliases) or "-", " ".join(i.extensions) or "-", i.kind, rw,
+        name = i.name if i.available else f"{i.name} *"
+        rows.append((name, ",".join(i.aliases) or "-", _names_column(i), i.kind, rw,
                      "yes" if i.lazy else "no", provider))
     _table(rows)
+    unavailable = [i for i in infos if not i.available]
+    if unavailable:
+        print()
+        for i in unavailable:
+            print(f"* {_missing_note(i)}")
     if args.verbose:
         print()
         for i in infos:
@@ -112,22 +181,25 @@ def cmd_info(args: argparse.Namespace) -> int:
     h, w = record["frame_shape"]
     rows.append(("frames", f"{record['frames']} x {h} x {w} (frames x height x width)"))
     channels = ", ".join(record["channels"]) or "-"
-    rows.append(("channels", f"{channels} (default {record['default_channel']})"))
+    default = record["default_channel"]
+    rows.append(("channels", f"{channels} (default {default})" if default else channels))
     if record["channel"] != record["default_channel"]:
         rows.append(("channel", str(record["channel"])))
     px, py = record["pixel_size_nm"], record["pixel_size_y_nm"]
     if px:
-        square = "" if py is None or abs(py - px) <= 1e-9 * px else " (non-square pixels)"
+        py = py or px
+        square = "" if abs(py - px) <= 1e-9 * px else " (non-square pixels)"
         rows.append(("pixel size", f"{px:.6g} x {py:.6g} nm (x, y){square}"))
-        rows.append(("scan size", f"{px * w:.6g} x {py * h:.6g} nm"))
+        rows.append(("scan size", _size_text(px * w, py * h)))
     rows.append(("z unit", record["z_unit"] or "unknown"))
-    span, rate = record["time_span_s"], record["frame_rate_hz"]
+    span = record["time_span_s"]
     if span:
-        pace = f"{rate:.4g} frames/s" if rate > 1 else f"one frame every {1 / rate:.4g} s"
-        rows.append(("time span", f"{span:.6g} s ({pace})"))
+        pace = _pace_text(record["frame_times_s"] or [])
+        rows.append(("time span", f"{_seconds_text(span)}" + (f" ({pace})" if pace else "")))
     elif record["frames"] > 1:
         rows.append(("time span", "unknown (the header has no timing)"))
-    facts = [(k, v) for k, v in record["acquisition"].items() if k != "channels"]  # channels: above
+    # Facts the file does not state (None) are left out of the text; --json keeps them.
+    facts = [(k, v) for k, v in record["acquisition"].items() if k != "channels" and v is not None]
     shown = facts if args.verbose else [(k, v) for k, v in facts if _short(v)][:_FACTS_SHOWN]
     rows += [(key.replace("_", " "), _fact_text(value)) for key, value in shown]
     if len(shown) < len(facts):

@@ -11,65 +11,29 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import HelpFormatter, registry, say
+from ._common import HelpFormatter, frame_progress, prepare_output, registry, require_extension, say
+from ._options import add_output_options, add_picture_options, picture_options, positive_int
 
 __all__ = ["register"]
 
 
-def _bound(text: str) -> float | str | None:
-    """``--zmin``/``--zmax`` value: a number, ``auto`` or ``none``."""
-    low = text.strip().lower()
-    if low == "auto":
-        return "auto"
-    if low == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, 'auto' or 'none', not {text!r}") from None
-
-
-_LEVELS = ("none", "plane", "line")
-
-
-def _picture_options(p: argparse.ArgumentParser, *, level: str = "none") -> None:
-    p.add_argument("--cmap", default="afmhot", help="matplotlib colormap name (default: afmhot)")
-    p.add_argument("--zmin", type=_bound, metavar="Z",
-                   help="colour range bottom: a number in the z unit, 'auto' (1st percentile) or "
-                        "'none' (default: none (each frame stretched to its own range))")
-    p.add_argument("--zmax", type=_bound, metavar="Z",
-                   help="colour range top: a number, 'auto' (99th percentile) or 'none'")
-    p.add_argument("--no-ts", dest="draw_ts", action="store_false", help="do not draw time stamps")
-    p.add_argument("--no-scale", dest="draw_scale", action="store_false", help="do not draw the scale bar")
-    p.add_argument("--scale-bar-nm", type=float, metavar="NM",
-                   help="scale bar length (default: a round length near a fifth of the width; 0 = none)")
-    p.add_argument("--level", choices=_LEVELS, default=level,
-                   help="display-only levelling: subtract each frame's plane ('plane'), then also each "
-                        f"row's median ('line'); the data is not changed (default: {level})")
+def _input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", help="channel to read (default: the height trace)")
     p.add_argument("--input-format", metavar="FMT", help="force the input driver")
-    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
 
 
 def cmd_gif(args: argparse.Namespace) -> int:
     reg = registry()
-    options: dict[str, Any] = {
-        "cmap": args.cmap,
-        "zmin": args.zmin,
-        "zmax": args.zmax,
-        "draw_ts": args.draw_ts,
-        "draw_scale": args.draw_scale,
-        "scale_bar_nm": args.scale_bar_nm,
-        "loop": None if args.loop < 0 else args.loop,
-        "font_scale": args.font_scale,
-        "level": args.level,
-    }
-    if args.duration is not None:
-        options["duration"] = args.duration
-    else:
-        options["fps"] = args.fps
-    with reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack:
-        out = reg.save(stack, args.output, format="gif", overwrite=args.overwrite, raw=args.raw, **options)
+    require_extension(args.output, ".gif", "gif", "an animated GIF",
+                      f"for {args.output.suffix or 'another format'} use 'afmio convert IN OUT'")
+    prepare_output(args.output, parents=args.parents)
+    options = picture_options(args)
+    options["loop"] = None if args.loop < 0 else args.loop
+    with (
+        reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack,
+        frame_progress(stack, f"gif {args.input.name}") as counted,
+    ):
+        out = reg.save(counted, args.output, format="gif", overwrite=args.overwrite, raw=args.raw, **options)
     say(f"wrote {out}")
     return 0
 
@@ -77,6 +41,9 @@ def cmd_gif(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     from afmio_builtins.pictures.contact_sheet import preview
 
+    require_extension(args.output, ".png", "preview", "a PNG contact sheet")
+    prepare_output(args.output, parents=args.parents)
+    options = picture_options(args)
     reg = registry()
     with reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack:
         out = preview(
@@ -85,25 +52,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
             frames=args.frames,
             columns=args.columns,
             tile_height=args.tile_height,
-            cmap=args.cmap,
-            zmin=args.zmin,
-            zmax=args.zmax,
-            draw_ts=args.draw_ts,
-            draw_scale=args.draw_scale,
-            scale_bar_nm=args.scale_bar_nm,
             title=args.title,
             overwrite=args.overwrite,
-            level=args.level,
+            **options,
         )
     say(f"wrote {out}")
     return 0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -112,20 +66,19 @@ def register(sub: Any) -> None:
         "gif",
         help="write an annotated animated GIF",
         description="Render IN as an animated GIF: colormap, time stamps top-left, scale bar "
-                    "bottom-left, frames upscaled to at least 512 px high.",
+                    "bottom-left, frames upscaled to at least 512 px high (--height sets the size).",
         epilog="examples:\n  afmio gif movie.asd movie.gif\n"
-               "  afmio gif movie.asd movie.gif --zmin auto --zmax auto --fps 10 --cmap viridis",
+               "  afmio gif movie.asd movie.gif --zmin auto --zmax auto --fps 10 --cmap afm_brown\n"
+               "  afmio gif movie.asd small.gif --height 256",
         formatter_class=HelpFormatter,
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.gif")
-    _picture_options(p)
-    timing = p.add_mutually_exclusive_group()
-    timing.add_argument("--fps", type=float, default=5.0, help="frames per second (default: 5)")
-    timing.add_argument("--duration", type=float, metavar="MS", help="milliseconds per frame instead of --fps")
+    _input_options(p)
+    add_output_options(p)
+    add_picture_options(p)
     p.add_argument("--loop", type=int, default=0,
                    help="0 repeats forever (default), N repeats N more times, -1 plays once")
-    p.add_argument("--font-scale", type=float, default=1.0, help="text size factor (default: 1)")
     p.add_argument("--raw", action="store_true", help="render the raw snapshot of a processed bundle")
     p.set_defaults(func=cmd_gif)
 
@@ -140,10 +93,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.png")
-    _picture_options(p, level="line")
-    p.add_argument("--frames", type=_positive_int, default=12, help="how many frames to show (default: 12)")
-    p.add_argument("--columns", type=_positive_int, help="grid columns (default: about 4:3)")
-    p.add_argument("--tile-height", type=_positive_int, default=256, metavar="PX",
+    _input_options(p)
+    add_output_options(p)
+    add_picture_options(p, timing=False, size=False, font=False, level_default="line")
+    p.add_argument("--frames", type=positive_int, default=12, help="how many frames to show (default: 12)")
+    p.add_argument("--columns", type=positive_int, help="grid columns (default: about 4:3)")
+    p.add_argument("--tile-height", type=positive_int, default=256, metavar="PX",
                    help="height of each frame in pixels (default: 256)")
     p.add_argument("--title", help="header text (default: the input's name)")
     p.set_defaults(func=cmd_preview)

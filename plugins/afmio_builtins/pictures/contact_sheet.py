@@ -17,7 +17,7 @@ import numpy as np
 
 from afmio.stack import AFMImageStack
 
-from .render import N_LEVELS, Renderer, ZBound, _font
+from .render import N_LEVELS, Renderer, ZBound, _font, drawable
 
 __all__ = ["preview", "preview_frame_indices"]
 
@@ -36,7 +36,9 @@ def preview_frame_indices(n_frames: int, count: int) -> list[int]:
 
 
 def _select(stack: AFMImageStack, indices: list[int]) -> AFMImageStack:
-    data = np.stack([np.asarray(stack.get_frame(i)) for i in indices])
+    from afmio.progress import progress
+
+    data = np.stack([np.asarray(stack.get_frame(i)) for i in progress(indices, total=len(indices), desc="preview")])
     meta = [dict(stack.frame_metadata[i]) for i in indices]
     sub = AFMImageStack(
         data,
@@ -52,6 +54,7 @@ def _select(stack: AFMImageStack, indices: list[int]) -> AFMImageStack:
 
 def _text(draw: Any, xy: tuple[int, int], text: str, size: int, fill: tuple[int, int, int]) -> int:
     """Draw ``text`` with its ink's top-left at ``xy``; return the ink width."""
+    text = drawable(text, size)
     font = _font(size)
     left, top, right, _ = font.getbbox(text)
     draw.text((xy[0] - left, xy[1] - top), text, font=font, fill=fill)
@@ -59,7 +62,7 @@ def _text(draw: Any, xy: tuple[int, int], text: str, size: int, fill: tuple[int,
 
 
 def _text_width(text: str, size: int) -> int:
-    left, _, right, _ = _font(size).getbbox(text)
+    left, _, right, _ = _font(size).getbbox(drawable(text, size))
     return right - left
 
 
@@ -197,9 +200,10 @@ def _compose(
     rows = math.ceil(k / columns)
 
     # Everything scales with the tile height (256 px tiles: 12 px padding, 13 px text).
-    a = max(0.6, tile_h / 256)
+    a = _sheet_scale(tile_h)
     pad, gap = round(12 * a), round(6 * a)
     title_size, info_size, caption_size = round(18 * a), round(13 * a), round(12 * a)
+    _check_caption_room(captions, tile_h, tile_w)
     header_h = pad + title_size + gap + info_size + pad
     cell_h = tile_h + gap + caption_size + gap
     grid_w = columns * tile_w + (columns - 1) * gap
@@ -237,6 +241,29 @@ def _compose(
     return img
 
 
+def _sheet_scale(tile_h: int) -> float:
+    return max(0.6, tile_h / 256)
+
+
+def _caption_fits(captions: list[str], tile_h: int, tile_w: int) -> bool:
+    a = _sheet_scale(tile_h)
+    size = round(12 * a)
+    return max(_text_width(c, size) for c in captions) <= tile_w + round(6 * a)
+
+
+def _check_caption_room(captions: list[str], tile_h: int, tile_w: int) -> None:
+    """Refuse tiles so small that their captions would run into the next tile."""
+    if not captions or _caption_fits(captions, tile_h, tile_w):
+        return
+    ratio = tile_w / tile_h
+    needed = next((h for h in range(tile_h + 1, 4097) if _caption_fits(captions, h, max(1, round(h * ratio)))),
+                  None)
+    raise ValueError(
+        f"tiles {tile_h} px high are too small for their captions"
+        + (f"; use tiles at least {needed} px high (tile_height, --tile-height)" if needed else "")
+    )
+
+
 def _frame_ranges(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Finite min and max of every frame (NaN for a frame without finite values)."""
     finite = np.isfinite(data)
@@ -252,13 +279,35 @@ def _unit_text(unit: str) -> str:
 
 
 def _bar_labels(rng: tuple[float, float] | None, unit: str) -> dict[float, str]:
+    """Colour-bar ticks ``{fraction of the bar: label}`` at round values inside the range.
+
+    The step is the smallest 1, 2 or 5 x 10^n that is at least a quarter of the range,
+    so there are 2 to 5 ticks (``0, 5, 10``; ``-220, -219, -218``).
+    """
     if rng is None:
         return {1.0: "max", 0.5: "per frame", 0.0: "min"}
     lo, hi = rng
     span = hi - lo
-    # Enough decimals to tell the three ticks apart (about 3 significant digits of the span).
-    decimals = max(0, 2 - math.floor(math.log10(span))) if span > 0 else 2
-    return {f: f"{lo + f * span + 0.0:.{decimals}f}" for f in (1.0, 0.5, 0.0)}
+    if not span > 0:
+        return {0.5: f"{lo + 0.0:.4g}"}
+    exponent = math.floor(math.log10(span / 4))
+    step = next(m * 10.0**e for e in (exponent, exponent + 1) for m in (1, 2, 5) if m * 10.0**e >= span / 4)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    first = math.ceil(lo / step - 1e-9)
+    ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    return {(t - lo) / span: f"{t + 0.0:.{decimals}f}" for t in ticks}
+
+
+def _scan_size(x_nm: float, y_nm: float) -> str:
+    """``850 x 850 nm``; ``2.5 x 2.5 µm`` from 1 µm."""
+    if max(abs(x_nm), abs(y_nm)) >= 1000:
+        return f"{x_nm / 1000:.4g} x {y_nm / 1000:.4g} µm"
+    return f"{x_nm:.4g} x {y_nm:.4g} nm"
+
+
+def _count(n: int, word: str) -> str:
+    """``1 frame``, ``12 frames``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _info_line(stack: AFMImageStack, n_total: int, n_shown: int, z_text: str, level: str = "none") -> str:
@@ -268,7 +317,7 @@ def _info_line(stack: AFMImageStack, n_total: int, n_shown: int, z_text: str, le
     span = f", {times[-1] - times[0]:.3g} s" if len(times) > 1 else ""
     pixel = f"{px:.4g} nm/px" if px == py else f"{px:.4g} x {py:.4g} nm/px"
     return (
-        f"{stack.channel} · {n_total} frames{span} · {w} x {h} px · {w * px:.4g} x {h * py:.4g} nm"
+        f"{stack.channel} · {_count(n_total, 'frame')}{span} · {w} x {h} px · {_scan_size(w * px, h * py)}"
         f" · {pixel}" + (f" · {z_text}" if z_text else "") + (f" · levelled ({level})" if level != "none" else "")
         + f" · showing {n_shown}"
     )

@@ -4,15 +4,18 @@
 (file ``<base>[_filtered].gif``, playNano's naming). Rendering is afmio's shared
 renderer (:mod:`afmio_builtins.pictures.render`):
 
-* Colours: ``cmap`` (default ``"afmhot"``; any matplotlib colormap name) sampled
+* Colours: ``cmap`` (default ``"afmhot"``; playNano's ``"afm_brown"`` or any
+  matplotlib colormap name) sampled
   into a fixed 256-colour palette (255 data levels + white for the text), so every
   frame is stored with exactly those colours, never re-quantised.
 * Range: ``zmin`` / ``zmax`` each a number, ``"auto"`` (1st / 99th percentile of
   the whole stack) or None. If either is given one global range is used; with both
   None every frame is stretched to its own min..max. ``zmin >= zmax`` raises
   ``ValueError``.
-* Size: frames under 512 px high are upscaled (bicubic) to 512 px high; non-square
-  pixels are corrected so the picture keeps its physical proportions.
+* Size: frames under 512 px high are upscaled (bicubic) to 512 px high; ``height``
+  sets the output height instead (smaller files: a 300-frame movie at 256 px is a
+  quarter of its size at 512). Non-square pixels are corrected so the picture keeps
+  its physical proportions.
 * Text (white): the frame's ``timestamp`` as ``"%.2f s"`` top-left (``draw_ts``),
   ``"frame i"`` when a frame has no time; a scale bar with its length bottom-left
   (``draw_scale``). ``scale_bar_nm=None`` picks a round length (1, 2, 5 x 10^n nm)

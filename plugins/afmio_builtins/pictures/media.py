@@ -4,9 +4,9 @@ All use afmio's shared renderer (:mod:`afmio_builtins.pictures.render`) and take
 picture options as the ``gif`` driver: ``cmap`` (default ``"afmhot"``), ``zmin`` / ``zmax``
 (number, ``"auto"`` = 1st / 99th percentile of the stack, or None; per-frame stretch when
 both are None), ``draw_ts``, ``draw_scale``, ``scale_bar_nm``, ``font_scale``,
-``timestamps`` and ``level`` (display-only levelling: ``"none"`` by default, as playNano
-draws; ``"plane"`` or ``"line"`` take out tilt and scan-line offsets, see
-:mod:`.levelling`). ``raw=True`` (a registry option) renders the raw snapshot.
+``timestamps``, ``height`` (output frame height in px) and ``level`` (display-only
+levelling: ``"none"`` by default, as playNano draws; ``"plane"`` or ``"line"`` take out
+tilt and scan-line offsets, see :mod:`.levelling`). ``raw=True`` (a registry option) renders the raw snapshot.
 
 Videos (``.mp4``, ``.mov``, ``.mkv``, ``.avi``, ``.webm``)
     At ``fps`` frames per second (default 5; ``duration`` in ms per frame is accepted

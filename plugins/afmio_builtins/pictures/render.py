@@ -16,7 +16,8 @@ One pipeline, vectorised over the stack:
 3. **Upscale** (never shrink) with Pillow's bicubic filter to at least
    ``min_height`` (512) pixels high, correcting non-square pixels so one nanometre
    is as long across as down.
-4. **Annotate** in white: the time stamp ``"%.2f s"`` top-left and a scale bar with
+4. **Annotate** in white: the time stamp ``"%.2f s"`` top-left (not on a single
+   image, unless ``timestamps`` are given) and a scale bar with
    its length bottom-left, sized relative to the output height ``h``
    (``a = h / 512``): ``margin = max(2, round(10 a))``, bar thickness
    ``max(1, round(5 a))``, the bar's bottom edge ``margin`` pixels above the image
@@ -67,6 +68,7 @@ __all__ = [
     "RenderOptions",
     "RenderWarning",
     "Renderer",
+    "drawable",
     "format_length",
     "nice_length",
     "normalize",
@@ -99,10 +101,15 @@ class RenderWarning(UserWarning):
 def _palette_for_name(name: str) -> np.ndarray:
     import matplotlib
 
-    try:
-        cmap = matplotlib.colormaps[name]
-    except KeyError:
-        raise ValueError(_unknown_cmap_message(name, list(matplotlib.colormaps))) from None
+    from . import colormaps
+
+    cmap = colormaps.get(name)
+    if cmap is None:
+        try:
+            cmap = matplotlib.colormaps[name]
+        except KeyError:
+            known = [*colormaps.NAMES, *matplotlib.colormaps]
+            raise ValueError(_unknown_cmap_message(name, known)) from None
     return _palette_from_cmap(cmap)
 
 
@@ -120,7 +127,8 @@ def _unknown_cmap_message(name: str, known: list[str]) -> str:
     common: list[str] = [c for c in ("afmhot", "gray", "viridis", "inferno", "magma", "cividis") if c in known]
     suggestions = list(dict.fromkeys(close + common))[:8]
     return (
-        f"unknown colormap {name!r}; any of matplotlib's {len(known)} colormap names works, "
+        f"unknown colormap {name!r}; any of {len(known)} names works (matplotlib's and playNano's "
+        "afm_brown), "
         f"e.g. {', '.join(suggestions)}"
     )
 
@@ -131,7 +139,8 @@ def palette(cmap: Any = DEFAULT_CMAP) -> np.ndarray:
     Parameters
     ----------
     cmap : str or matplotlib.colors.Colormap
-        A matplotlib colormap name (``"afmhot"``, ``"viridis"``...) or object.
+        A matplotlib colormap name (``"afmhot"``, ``"viridis"``...), playNano's
+        ``"afm_brown"`` (:mod:`.colormaps`), or a colormap object.
 
     Returns
     -------
@@ -296,11 +305,39 @@ def _largest_round(limit_nm: float) -> float | None:
 
 
 def format_length(nm: float) -> str:
-    """Scale-bar label, always in nm (``"20 nm"``, ``"0.5 nm"``, ``"2000 nm"``).
+    """Scale-bar label: nm below 1 µm, µm from 1 µm (``"20 nm"``, ``"0.5 nm"``, ``"2 µm"``).
 
-    Pillow's bundled font has no "µ", so micrometres are not used.
+    Plain numbers, never exponents (``"15 µm"``, not ``"1.5e+04 nm"``). Drawn with a
+    font that has no "µ", the label spells it ``"um"`` (see :func:`drawable`).
     """
-    return f"{nm:.6g} nm"
+    if abs(nm) >= 1000:
+        return f"{_plain(nm / 1000)} µm"
+    return f"{_plain(nm)} nm"
+
+
+def _plain(value: float) -> str:
+    """A number with up to 4 significant digits and no exponent (``0.05``, ``1500``)."""
+    text = f"{value:.4g}"
+    if "e" in text:
+        digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
+        text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return text
+
+
+@functools.lru_cache(maxsize=16)
+def _has_glyph(char: str, size: int) -> bool:
+    """Whether the drawing font has ``char`` (not its missing-glyph box)."""
+    font = _font(size)
+    missing = "\uffff"  # a non-character: every font draws its missing-glyph box
+    try:
+        return bytes(font.getmask(char)) != bytes(font.getmask(missing)) or font.getbbox(char) != font.getbbox(missing)
+    except Exception:  # a bitmap font that cannot draw either
+        return False
+
+
+def drawable(text: str, size: int) -> str:
+    """``text`` with "µ" spelled "u" when the font at ``size`` has no "µ"."""
+    return text if "µ" not in text or _has_glyph("µ", size) else text.replace("µ", "u")
 
 
 # ---------------------------------------------------------------------- text
@@ -531,6 +568,9 @@ class RenderOptions:
     level : {"none", "plane", "line"}
         Display-only levelling before colouring (:mod:`.levelling`); the range
         options then refer to the levelled values.
+    height : int, optional
+        Output frame height in pixels (the width follows the frame's proportions);
+        None is the frame's own height, upscaled to at least 512.
     """
 
     cmap: Any = DEFAULT_CMAP
@@ -542,6 +582,7 @@ class RenderOptions:
     font_scale: float = 1.0
     timestamps: Sequence[Any] | None = None
     level: str = "none"
+    height: int | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments for :class:`Renderer`."""
@@ -625,6 +666,8 @@ class Renderer:
         self.stack = stack
         #: What is coloured: the stack's frames, levelled for display when asked.
         self.frames = levelled(stack, level)
+        if height is not None and (isinstance(height, bool) or not isinstance(height, (int, np.integer)) or height < 1):
+            raise ValueError(f"height must be a whole number of pixels of at least 1; got {height!r}")
         self.palette = palette(cmap)
         luminance = self.palette[:N_LEVELS].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
         #: Palette index of the darkest data colour, used for the ink's outline.
@@ -644,7 +687,9 @@ class Renderer:
             outline=outline,
         )
         self.range = _stack_range(self.frames, zmin, zmax)
-        self.labels = _time_labels(stack, timestamps) if draw_ts else None
+        # A single image has no time to show ("0.00 s" says nothing) unless times are given.
+        stamped = draw_ts and (n > 1 or timestamps is not None)
+        self.labels = _time_labels(stack, timestamps) if stamped else None
         self.pixel_sizes = [
             _positive(md.get("frame_pixel_size_nm")) or stack.pixel_size_nm for md in stack.frame_metadata
         ]
@@ -671,8 +716,8 @@ class Renderer:
         if value > usable_nm * (1 + 1e-9):
             shorter = _largest_round(usable_nm)
             warnings.warn(
-                f"a {value:g} nm scale bar does not fit a {lay.in_width * px:g} nm wide frame "
-                f"(at most {usable_nm:.3g} nm between the margins); "
+                f"a {format_length(value)} scale bar does not fit a {format_length(lay.in_width * px)} wide frame "
+                f"(at most {format_length(float(f'{usable_nm:.3g}'))} between the margins); "
                 + (f"drawing {format_length(shorter)} instead" if shorter else "drawing none"),
                 RenderWarning,
                 stacklevel=3,
@@ -699,7 +744,7 @@ class Renderer:
         ink[r : r + lay.bar_thickness, r : r + length] = 255
         bar = Overlay(lay.bar_top - r, lay.margin - r, ink, np.full_like(ink, 255) if r else None)
         assert self.bar_nm is not None
-        text, halo = text_ink(format_length(self.bar_nm), lay.font_size, r)
+        text, halo = text_ink(drawable(format_length(self.bar_nm), lay.font_size), lay.font_size, r)
         label_y = lay.bar_top - lay.label_gap - (text.shape[0] - 2 * r)
         label = Overlay(label_y - r, lay.margin - r, text, halo)
         overlays = [o for o in (bar.clipped(lay.height, lay.width), label.clipped(lay.height, lay.width)) if o]
