@@ -169,7 +169,7 @@ def test_switches_remove_text(reg, tmp_path):
 def test_errors_from_options(reg, tmp_path):
     stack = make_stack(np.random.default_rng(5).uniform(0, 1, (2, 16, 16)))
     with pytest.raises(ValueError, match=r"unknown colormap 'afm_bron'.*afm_brown"):
-        reg.save(stack, tmp_path / "c.gif", cmap="afm_brown")
+        reg.save(stack, tmp_path / "c.gif", cmap="afm_bron")
     with pytest.raises(ValueError, match="zmin"):
         reg.save(stack, tmp_path / "z.gif", zmin=3, zmax=1)
     with pytest.raises(TypeError, match="no option 'colormap'"):
