@@ -43,4 +43,5 @@ autodoc_default_options = {"show-inheritance": True}
 
 html_theme = "alabaster"
 html_title = f"afmio {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["afmio.css"]  # code blocks and wide tables scroll instead of being clipped
