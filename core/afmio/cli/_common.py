@@ -312,7 +312,7 @@ def expand_inputs(paths: list[Path], input_format: str | None) -> list[Input]:
         if not found:
             out.append(Input(p))  # the batch reports the registry's explanation
             continue
-        if skipped:
+        if skipped and not STATE.quiet:
             print(f"afmio: {p}: {len(found)} input(s) found; skipped {len(skipped)}:", file=sys.stderr)
             for path, why in skipped:
                 print(f"  {path}: {why}", file=sys.stderr)
