@@ -36,9 +36,10 @@ Timing
     natural name order). Timestamps are StartDate differences, durations
     EndDate - StartDate, ``start_epoch_ms`` the StartDate as Unix ms: the zone
     label (``GMT``, ``+0100``, ``Europe/Berlin``, or an abbreviation with one
-    meaning such as ``CEST``) is honoured, and an unknown label is taken as UTC. When any frame lacks a StartDate, frames are in name order
-    and the interval is lines / scan rate, halved when the settings say the slow
-    axis is interlaced. ``scan_direction`` is the Motion tag (``topDown`` /
+    meaning such as ``CEST``) is honoured, and an unknown label is taken as UTC.
+    When any frame lacks a StartDate, frames are in name order and the interval
+    is lines / scan rate, halved when the settings say the slow axis is interlaced.
+    ``scan_direction`` is the Motion tag (``topDown`` /
     ``bottomUp``) and ``line_rate`` the Scanrate frequency (lines/s) of each file.
 
 Acquisition facts (``stack.acquisition``)
