@@ -59,6 +59,24 @@ def test_signatures_match_playnano():
             "(afm_stack, make_gif, output_folder, output_name, scale_bar_nm, raw=False, zmin=None, "
             "zmax=None, draw_ts=True, draw_scale=True)"
         ),
+        # playNano 0.5.0's video and image-sequence exports (tests/interop compares with the real ones).
+        "export_video": (
+            "(afm_stack, make_video, output_folder, output_name, scale_bar_nm, fmt='mp4', fps=5.0, raw=False, "
+            "zmin=None, zmax=None, draw_ts=True, draw_scale=True, cmap_name='afm_brown', font_scale=2.0)"
+        ),
+        "create_video_with_scale_and_timestamp": (
+            "(image_stack, pixel_sizes_nm, timestamps=None, scale_bar_length_nm=100, output_path='output.mp4', "
+            "fps=5.0, cmap_name='afm_brown', zmin=None, zmax=None, draw_ts=True, draw_scale=True, font_scale=2.0)"
+        ),
+        "export_image_sequence": (
+            "(afm_stack, make_sequence, output_folder, output_name, scale_bar_nm, fmt='png', raw=False, "
+            "zmin=None, zmax=None, draw_ts=True, draw_scale=True, cmap_name='afm_brown', font_scale=2.0)"
+        ),
+        "create_image_sequence": (
+            "(image_stack, pixel_sizes_nm, timestamps=None, scale_bar_length_nm=100, output_folder='output_frames', "
+            "base_name='frame', fmt='png', cmap_name='afm_brown', zmin=None, zmax=None, draw_ts=True, "
+            "draw_scale=True, font_scale=2.0)"
+        ),
     }
     for name, sig in expected.items():
         params = inspect.signature(getattr(pn, name)).parameters.values()
@@ -333,3 +351,61 @@ def test_jpk_folder_orientation_is_said_once(sample, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", pn.OrientationWarning)
         pn.load_afm_stack(folder)  # once per session
+
+
+# ---------------------------------------------------------------------- videos and image sequences
+def _processed_stack():
+    from afmio.synthetic import synthetic_stack
+
+    stack = synthetic_stack(4, 24, 32)
+    stack.file_path = "/data/run7.asd"
+    stack.processed["raw"] = stack.data.copy()
+    stack.processed["flattened"] = stack.data - 1.0
+    return stack
+
+
+def test_export_video_names_and_containers(tmp_path):
+    av = pytest.importorskip("av")
+    from afmio.compat import playnano as compat
+
+    stack = _processed_stack()
+    for fmt, codec in (("mp4", "h264"), ("avi", "mpeg4"), ("mov", "h264"), ("mkv", "h264")):
+        compat.export_video(stack, True, tmp_path, None, 10, fmt=fmt, fps=8)
+        path = tmp_path / f"run7_filtered.{fmt}"
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == codec and stream.average_rate == 8
+            assert sum(1 for _ in container.decode(stream)) == 4
+    compat.export_video(stack, True, tmp_path, "raw_one", None, raw=True)
+    assert (tmp_path / "raw_one.mp4").is_file()
+    compat.export_video(stack, False, tmp_path / "never", None, None)
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(ValueError, match="Unsupported video format"):
+        compat.export_video(stack, True, tmp_path, None, None, fmt="flv")
+
+
+def test_create_video_from_an_array(tmp_path):
+    av = pytest.importorskip("av")
+    from afmio.compat import playnano as compat
+
+    frames = np.random.default_rng(1).normal(size=(5, 20, 30))
+    compat.create_video_with_scale_and_timestamp(frames, [0.5] * 5, [0, 1, 2, 3, 4], output_path=tmp_path / "v.avi")
+    with av.open(str(tmp_path / "v.avi")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
+
+
+def test_image_sequences_follow_playnano_layout(tmp_path):
+    from PIL import Image
+
+    from afmio.compat import playnano as compat
+
+    stack = _processed_stack()
+    compat.export_image_sequence(stack, True, tmp_path, None, 10, fmt="jpeg")
+    folder = tmp_path / "run7_filtered"
+    assert sorted(p.name for p in folder.iterdir()) == [f"run7_filtered_000{i}.jpg" for i in range(4)]
+    with Image.open(folder / "run7_filtered_0000.jpg") as im:
+        assert im.format == "JPEG"
+    out = compat.create_image_sequence(stack.data, [1.0] * 4, output_folder=tmp_path / "seq", base_name="f")
+    assert out == tmp_path / "seq" and sorted(p.name for p in out.iterdir())[0] == "f_0000.png"
+    with pytest.raises(ValueError, match="Unsupported image format"):
+        compat.create_image_sequence(stack.data, [1.0] * 4, output_folder=tmp_path / "x", fmt="bmp")

@@ -35,7 +35,10 @@ afmio follows the files where playNano has known bugs (see each function):
   ``duration``, frames are shown for ``duration`` seconds (that release passed
   ``duration * 500`` ms to Pillow, half the time asked).
 
-Out of scope: playNano's ``.aris`` reader and its avi/mov/mkv video and jpg exports.
+* **Videos and image sequences** (``export_video``, ``create_video_with_scale_and_timestamp``,
+  ``export_image_sequence``, ``create_image_sequence``) take playNano 0.5.0's arguments and
+  are drawn by afmio's renderer; playNano needs OpenCV for videos, afmio writes them with
+  PyAV (``afmio[video]``): mp4, mov and mkv hold H.264, avi MPEG-4.
 """
 
 from __future__ import annotations
@@ -58,8 +61,12 @@ __all__ = [
     "OrientationWarning",
     "check_path_is_path",
     "create_gif_with_scale_and_timestamp",
+    "create_image_sequence",
+    "create_video_with_scale_and_timestamp",
     "export_bundles",
     "export_gif",
+    "export_image_sequence",
+    "export_video",
     "get_loader_for_file",
     "get_loader_for_folder",
     "load_afm_stack",
@@ -661,3 +668,189 @@ def export_gif(
         font_scale=_afmio_font_scale(a["font_scale"]) if released else 1.0,
     )
     _registry().save(stack, folder / f"{base}.gif", format="gif", overwrite=True, raw=raw, **options)
+
+
+# --------------------------------------------------------------------------- videos and image sequences
+#: playNano 0.5.0's video containers and picture formats (``"jpeg"`` is written as ``.jpg``).
+VIDEO_FORMATS = ("mp4", "avi", "mov", "mkv")
+IMAGE_FORMATS = ("png", "jpg", "jpeg")
+
+
+def _array_stack(image_stack: Any, pixel_sizes_nm: Any, timestamps: Any) -> tuple[AFMImageStack, bool]:
+    """A stack of a ``(N, H, W)`` array with playNano's per-frame pixel sizes and times.
+
+    Returns the stack and whether the pixel sizes were usable (else no scale bar).
+    """
+    data = np.asarray(image_stack)
+    if data.ndim == 2:
+        data = data[np.newaxis]
+    n = data.shape[0]
+    sizes = _frame_pixel_sizes(pixel_sizes_nm, n)
+    usable = sizes is not None
+    if sizes is None:
+        log.warning("Invalid pixel_sizes_nm list; scale bar will be omitted.")
+        sizes = [1.0] * n
+    times = _valid_timestamps(timestamps, n)
+    meta = [{"timestamp": t, "frame_pixel_size_nm": px} for t, px in zip(times, sizes)]
+    return AFMImageStack(data, sizes[0], "height_trace", None, meta), usable
+
+
+def _picture_options(
+    *, cmap_name: str, zmin: Any, zmax: Any, draw_ts: bool, draw_scale: bool, scale_bar_nm: float | None,
+    font_scale: float,
+) -> dict[str, Any]:
+    return {
+        "cmap": cmap_name,
+        "zmin": zmin,
+        "zmax": zmax,
+        "draw_ts": draw_ts,
+        "draw_scale": draw_scale,
+        "scale_bar_nm": 100 if scale_bar_nm is None else scale_bar_nm,
+        "font_scale": _afmio_font_scale(font_scale),
+    }
+
+
+def _checked(fmt: str, allowed: tuple[str, ...], what: str) -> str:
+    value = str(fmt).lower().lstrip(".")
+    if value not in allowed:
+        raise ValueError(f"Unsupported {what} format '{fmt}'. Choose from {set(allowed)}.")
+    return "jpg" if value == "jpeg" else value
+
+
+def _export_base(afm_stack: AFMImageStack, output_name: str | None, raw: bool) -> str:
+    """playNano's export stem: the output name (or the file's stem), ``_filtered`` when processed."""
+    from ..naming import sanitize_output_name
+
+    default = Path(str(afm_stack.file_path)).stem if afm_stack.file_path else "playnano_export"
+    base = sanitize_output_name(output_name, default)
+    processed = afm_stack.processed
+    if not raw and "raw" in processed and any(k != "raw" for k in processed):
+        base += "_filtered"
+    return base
+
+
+def create_video_with_scale_and_timestamp(
+    image_stack: np.ndarray,
+    pixel_sizes_nm: list[float],
+    timestamps: Sequence[float] | None = None,
+    scale_bar_length_nm: float = 100,
+    output_path: str | Path = "output.mp4",
+    fps: float = 5.0,
+    cmap_name: str = "afm_brown",
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    font_scale: float = 2.0,
+) -> None:
+    """Write an annotated video of a ``(n_frames, height, width)`` array (playNano 0.5.0's signature).
+
+    The container follows ``output_path``'s extension (``.mp4``, ``.avi``, ``.mov``,
+    ``.mkv``; afmio also writes ``.webm``). ``pixel_sizes_nm`` is one value per frame (a
+    list of another length draws no scale bar, with a warning); ``timestamps`` of the
+    wrong length draw frame indices; ``fps`` frames per second; ``cmap_name``
+    ``"afm_brown"`` (playNano's map) or any matplotlib name; ``zmin``/``zmax`` as for the
+    GIF; ``font_scale`` playNano's text size factor (2.0 its default size). Written
+    exactly at ``output_path`` (overwriting), as playNano does.
+    """
+    stack, usable = _array_stack(image_stack, pixel_sizes_nm, timestamps)
+    options = _picture_options(cmap_name=cmap_name, zmin=zmin, zmax=zmax, draw_ts=draw_ts,
+                               draw_scale=draw_scale and usable, scale_bar_nm=scale_bar_length_nm,
+                               font_scale=font_scale)
+    _registry().save(stack, Path(output_path), overwrite=True, fps=float(fps) if fps > 0 else 2.0, **options)
+
+
+def export_video(
+    afm_stack: AFMImageStack,
+    make_video: bool,
+    output_folder: str | Path | None,
+    output_name: str | None,
+    scale_bar_nm: float | None,
+    fmt: str = "mp4",
+    fps: float = 5.0,
+    raw: bool = False,
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    cmap_name: str = "afm_brown",
+    font_scale: float = 2.0,
+) -> None:
+    """Write ``<output_folder>/<name>[_filtered].<fmt>`` for a stack, as playNano 0.5.0's ``export_video``.
+
+    ``make_video`` False returns at once; ``output_folder`` None means ``output``;
+    ``output_name`` None the input file's name; ``scale_bar_nm`` None means 100 nm;
+    ``fmt`` one of mp4, avi, mov, mkv; ``raw`` renders the raw snapshot with the frame
+    times saved before any frame was dropped. ``_filtered`` is added as playNano adds it.
+    """
+    if not make_video:
+        return
+    ext = _checked(fmt, VIDEO_FORMATS, "video")
+    folder = _prepare_output_directory(output_folder)
+    base = _export_base(afm_stack, output_name, raw)
+    options = _picture_options(cmap_name=cmap_name, zmin=zmin, zmax=zmax, draw_ts=draw_ts, draw_scale=draw_scale,
+                               scale_bar_nm=scale_bar_nm, font_scale=font_scale)
+    _registry().save(afm_stack, folder / f"{base}.{ext}", overwrite=True, raw=raw,
+                     fps=float(fps) if fps > 0 else 2.0, **options)
+
+
+def create_image_sequence(
+    image_stack: np.ndarray,
+    pixel_sizes_nm: list[float],
+    timestamps: Sequence[float] | None = None,
+    scale_bar_length_nm: float = 100,
+    output_folder: str | Path = "output_frames",
+    base_name: str = "frame",
+    fmt: str = "png",
+    cmap_name: str = "afm_brown",
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    font_scale: float = 2.0,
+) -> Path:
+    """Write every frame as ``<output_folder>/<base_name>_NNNN.<fmt>`` (playNano 0.5.0's signature).
+
+    ``fmt`` is ``"png"``, ``"jpg"`` or ``"jpeg"`` (written ``.jpg``, quality 90 as
+    playNano); the other arguments as for :func:`create_video_with_scale_and_timestamp`.
+    An existing folder of that name is replaced, as playNano overwrites its frames.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder the images were written to.
+    """
+    ext = _checked(fmt, IMAGE_FORMATS, "image")
+    stack, usable = _array_stack(image_stack, pixel_sizes_nm, timestamps)
+    options = _picture_options(cmap_name=cmap_name, zmin=zmin, zmax=zmax, draw_ts=draw_ts,
+                               draw_scale=draw_scale and usable, scale_bar_nm=scale_bar_length_nm,
+                               font_scale=font_scale)
+    folder = Path(output_folder)
+    return _registry().save(stack, folder, format=ext, overwrite=True, prefix=base_name, **options)
+
+
+def export_image_sequence(
+    afm_stack: AFMImageStack,
+    make_sequence: bool,
+    output_folder: str | Path | None,
+    output_name: str | None,
+    scale_bar_nm: float | None,
+    fmt: str = "png",
+    raw: bool = False,
+    zmin: float | str | None = None,
+    zmax: float | str | None = None,
+    draw_ts: bool = True,
+    draw_scale: bool = True,
+    cmap_name: str = "afm_brown",
+    font_scale: float = 2.0,
+) -> None:
+    """Write ``<output_folder>/<name>[_filtered]/<name>[_filtered]_NNNN.<fmt>``, as playNano 0.5.0's
+    ``export_image_sequence`` (arguments as :func:`export_video`; ``fmt`` png, jpg or jpeg)."""
+    if not make_sequence:
+        return
+    ext = _checked(fmt, IMAGE_FORMATS, "image")
+    root = _prepare_output_directory(output_folder)
+    base = _export_base(afm_stack, output_name, raw)
+    options = _picture_options(cmap_name=cmap_name, zmin=zmin, zmax=zmax, draw_ts=draw_ts, draw_scale=draw_scale,
+                               scale_bar_nm=scale_bar_nm, font_scale=font_scale)
+    _registry().save(afm_stack, root / base, format=ext, overwrite=True, raw=raw, prefix=base, **options)
