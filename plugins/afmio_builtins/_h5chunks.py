@@ -28,18 +28,21 @@ from typing import Any
 
 import numpy as np
 
-from ._zcodec import compress_zlib, inflate_zlib, shuffle_bytes, unshuffle_into
+from ._zcodec import compress_zlib, inflate_zlib, shuffle_bytes, unshuffle
 
-__all__ = ["FILTER_DEFLATE", "FILTER_SHUFFLE", "read_chunked", "threads", "write_frame_chunks"]
+__all__ = ["FILTER_DEFLATE", "FILTER_SHUFFLE", "read_chunked", "read_whole", "threads", "write_frame_chunks"]
 
 # HDF5 filter ids (H5Zpublic.h)
 FILTER_DEFLATE = 1
 FILTER_SHUFFLE = 2
 #: Chunks handed to one worker at a time (fewer pool round trips for small chunks).
 _BATCH_BYTES = 4 << 20
-#: Below these sizes HDF5's own C loop is quicker than a thread pool and Python per chunk.
-_MIN_READ_BYTES = 4 << 20
+#: Smaller chunks are left to HDF5's own C loop (Python costs per chunk would dominate).
 _MIN_CHUNK_BYTES = 8 << 10
+#: Reads smaller than this stay on the calling thread.
+_PARALLEL_BYTES = 4 << 20
+#: Up to this many chunks are fetched one by one (read_direct_chunk), more through chunk_iter.
+_FEW_CHUNKS = 64
 
 
 def threads() -> int:
@@ -86,13 +89,14 @@ def _plain_file(ds: Any) -> bool:
 
 
 def _chunks_in(ds: Any, start: int, stop: int) -> list[_Chunk] | None:
-    """Every stored chunk meeting frames ``start:stop``; None when some are missing."""
+    """Every stored chunk meeting rows ``start:stop`` of axis 0; None when some are missing."""
     c0 = ds.chunks[0]
     grid = [-(-s // c) for s, c in zip(ds.shape, ds.chunks)]
     first, last = start // c0, -(-stop // c0)
     expected = (last - first) * int(np.prod(grid[1:], dtype=np.int64))
     found: list[_Chunk] = []
-    if hasattr(ds.id, "chunk_iter") and _plain_file(ds):
+    # chunk_iter walks every chunk of the dataset: worth it only when many are wanted.
+    if expected > _FEW_CHUNKS and hasattr(ds.id, "chunk_iter") and _plain_file(ds):
 
         def keep(info: Any) -> None:
             if first * c0 <= info.chunk_offset[0] < last * c0:
@@ -108,9 +112,8 @@ def _chunks_in(ds: Any, start: int, stop: int) -> list[_Chunk] | None:
     return sorted(found, key=lambda c: c.address)
 
 
-def _decode(raw: bytes | bytearray, mask: int, pipeline: list[int], ds: Any) -> np.ndarray:
-    """One chunk's bytes after undoing its filters: uint8 ``(itemsize, *chunks)`` planes
-    when shuffled, else the chunk in its dtype."""
+def _decode(raw: bytes | bytearray, mask: int, pipeline: list[int], ds: Any, want: tuple[slice, ...]) -> np.ndarray:
+    """The part ``want`` of one chunk, after undoing its filters."""
     itemsize = ds.dtype.itemsize
     nbytes = int(np.prod(ds.chunks, dtype=np.int64)) * itemsize
     data: bytes | bytearray = raw
@@ -124,16 +127,21 @@ def _decode(raw: bytes | bytearray, mask: int, pipeline: list[int], ds: Any) -> 
             shuffled = True
     if len(data) != nbytes:
         raise ValueError(f"a chunk holds {len(data)} bytes, not {nbytes}")
-    if shuffled:
-        return np.frombuffer(data, np.uint8).reshape(itemsize, *ds.chunks)
-    return np.frombuffer(data, ds.dtype).reshape(ds.chunks)
+    if not shuffled:
+        return np.frombuffer(data, ds.dtype).reshape(ds.chunks)[want]
+    wanted = int(np.prod([s.stop - s.start for s in want], dtype=np.int64))
+    if wanted * 4 < int(np.prod(ds.chunks, dtype=np.int64)):
+        # A small corner of a big chunk (JPK's 4 values in 1 MB): gather just its bytes.
+        planes = np.frombuffer(data, np.uint8).reshape(itemsize, *ds.chunks)[(slice(None), *want)]
+        return np.ascontiguousarray(np.moveaxis(planes, 0, -1)).view(ds.dtype).reshape(planes.shape[1:])
+    return unshuffle(data, ds.dtype).reshape(ds.chunks)[want]
 
 
 def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
-    """Fill ``out`` with frames ``start:stop`` of the 3-D dataset ``ds``.
+    """Fill ``out`` with rows ``start:stop`` (axis 0: frames) of the chunked dataset ``ds``.
 
-    Returns False (``out`` untouched or partly written) when the dataset is not one
-    this reader handles; the caller then reads it with h5py.
+    Any number of dimensions. Returns False (``out`` untouched or partly written) when
+    the dataset is not one this reader handles; the caller then reads it with h5py.
 
     Raises
     ------
@@ -141,10 +149,10 @@ def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
         A chunk is damaged (:class:`~afmio_builtins._zcodec.InflateError`) or has the wrong size.
     """
     pipeline = _pipeline(ds)
-    if ds.ndim != 3 or not _fast_path_ok(ds, pipeline) or stop <= start:
+    if ds.ndim < 1 or not _fast_path_ok(ds, pipeline) or stop <= start or out.size == 0:
         return False
-    if out.nbytes < _MIN_READ_BYTES or int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize < _MIN_CHUNK_BYTES:
-        return False
+    if int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize < _MIN_CHUNK_BYTES:
+        return False  # many tiny chunks: HDF5's own C loop does better
     assert pipeline is not None
     try:
         chunks = _chunks_in(ds, start, stop)
@@ -164,19 +172,16 @@ def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
 
     def place(chunk: _Chunk) -> None:
         mask, raw = fetch(chunk)
-        decoded = _decode(raw, mask, pipeline, ds)
-        lo = (max(chunk.offset[0], start), *chunk.offset[1:])
+        lo = [max(chunk.offset[0], start), *chunk.offset[1:]]
         hi = [min(o + c, s) for o, c, s in zip(chunk.offset, ds.chunks, ds.shape)]
         hi[0] = min(hi[0], stop)
-        region = out[lo[0] - start : hi[0] - start, lo[1] : hi[1], lo[2] : hi[2]]
-        skip = lo[0] - chunk.offset[0]  # frames of this chunk before ``start``
-        if decoded.dtype == np.uint8 and ds.dtype.itemsize > 1:
-            unshuffle_into(decoded[:, skip:], region)
-        else:
-            region[...] = decoded[skip : skip + region.shape[0], : region.shape[1], : region.shape[2]]
+        want = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, chunk.offset))  # inside the chunk
+        out[(slice(lo[0] - start, hi[0] - start), *(slice(a, b) for a, b in zip(lo[1:], hi[1:])))] = _decode(
+            raw, mask, pipeline, ds, want
+        )
 
     try:
-        _run(place, _batches(chunks, ds), len(chunks))
+        _run(place, _batches(chunks, ds), parallel=out.nbytes >= _PARALLEL_BYTES and len(chunks) >= 4)
     except (KeyError, RuntimeError, OSError):  # e.g. a chunk HDF5 will not hand out raw
         return False
     finally:
@@ -185,18 +190,30 @@ def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
     return True
 
 
+def read_whole(ds: Any) -> np.ndarray | None:
+    """The whole chunked dataset through :func:`read_chunked`, or None when h5py must read it.
+
+    Worth it even for tiny datasets stored in one huge chunk (JPK's per-frame
+    ``meta-data`` columns: 4 values in a 1 MB chunk), where h5py's read is slow.
+    """
+    if ds.chunks is None or ds.ndim < 1:
+        return None
+    out = np.empty(ds.shape, ds.dtype)
+    return out if read_chunked(ds, 0, ds.shape[0], out) else None
+
+
 def _batches(chunks: list[_Chunk], ds: Any) -> list[list[_Chunk]]:
     per = max(1, _BATCH_BYTES // max(1, int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize))
     per = min(per, max(1, -(-len(chunks) // (4 * threads()))))  # still several batches per thread
     return [chunks[i : i + per] for i in range(0, len(chunks), per)]
 
 
-def _run(fn: Callable[[_Chunk], None], batches: list[list[_Chunk]], n: int) -> None:
+def _run(fn: Callable[[_Chunk], None], batches: list[list[_Chunk]], *, parallel: bool) -> None:
     def work(batch: list[_Chunk]) -> None:
         for chunk in batch:
             fn(chunk)
 
-    if n < 4 or threads() == 1:  # a chunk or two: a pool costs more than it saves
+    if not parallel or threads() == 1:  # small reads: a pool costs more than it saves
         for batch in batches:
             work(batch)
         return

@@ -30,7 +30,7 @@ __all__ = [
     "inflate_raw",
     "inflate_zlib",
     "shuffle_bytes",
-    "unshuffle_into",
+    "unshuffle",
 ]
 
 #: ISA-L's level used for afmio's default ("fast") gzip compression.
@@ -86,18 +86,11 @@ def shuffle_bytes(array: np.ndarray) -> bytes:
     return buf.view(np.uint8).reshape(-1, k).T.tobytes()
 
 
-def unshuffle_into(planes: np.ndarray, out: np.ndarray) -> None:
-    """Undo the shuffle filter of a chunk and copy the part that ``out`` covers.
-
-    Parameters
-    ----------
-    planes : numpy.ndarray
-        uint8 ``(itemsize, *chunk_shape)``: the shuffled chunk bytes, one plane per byte.
-    out : numpy.ndarray
-        The destination region (any strides, last axis contiguous); its shape is the
-        leading corner of the chunk (edge chunks are cut).
-    """
-    k = planes.shape[0]
-    corner = tuple(slice(0, s) for s in out.shape)
-    src = np.moveaxis(planes, 0, -1)[corner]
-    out.view(np.uint8).reshape(*out.shape, k)[...] = src
+def unshuffle(data: bytes | bytearray, dtype: np.dtype) -> np.ndarray:
+    """Undo the shuffle filter: the 1-D array of ``dtype`` whose shuffled bytes are ``data``."""
+    k = dtype.itemsize
+    planes = np.frombuffer(data, np.uint8).reshape(k, -1)
+    out = np.empty((planes.shape[1], k), np.uint8)
+    for j in range(k):  # one strided copy per byte plane: ~3x faster than a 2-D byte transpose
+        out[:, j] = planes[j]
+    return out.view(dtype).reshape(-1)
