@@ -433,12 +433,13 @@ def sniff(path: Path) -> bool | None:
 
 
 # ---------------------------------------------------------------------- writing
-def _parse_compression(value: str) -> tuple[int, int]:
+def _parse_compression(value: str) -> tuple[int, int | None]:
+    """``(ZIP method, zlib level)``; level None is ISA-L's fast level (plain ``"deflate"``)."""
     text = str(value).strip().lower()
     if text in ("none", "stored", "store"):
         return STORED, 0
     if text in ("deflate", "zlib", "gzip"):
-        return DEFLATED, 1
+        return DEFLATED, None
     for prefix in ("deflate-", "zlib-", "gzip-"):
         if text.startswith(prefix) and text[len(prefix) :].isdigit() and 1 <= int(text[len(prefix) :]) <= 9:
             return DEFLATED, int(text[len(prefix) :])
