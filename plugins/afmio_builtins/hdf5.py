@@ -32,24 +32,19 @@ Writing
     metadata.
 
 Options
-    ``compression``: ``"gzip"`` (the default: level 1 with the byte-shuffle filter),
-    ``"gzip-<1..9>"``, ``"lzf"`` (h5py's own filter, readable only where h5py's LZF
-    plugin is installed) or ``"none"``. ``shuffle=False`` drops the shuffle filter.
-    Gzip and shuffle are the standard HDF5 filters, so every HDF5 tool reads the file;
-    afmio compresses (and, when loading, decompresses) the chunks itself on all
-    cores and hands them to HDF5 as finished chunks.
-    Measured in one run on 500 x 256 x 256 float32 synthetic heights (131 MB, 2
-    shared cores, medians of 3):
+    ``compression``: ``"gzip"`` (the default: the byte-shuffle filter, then deflate at
+    Intel ISA-L's fast level), ``"gzip-<1..9>"`` (zlib's level, also with shuffle),
+    ``"lzf"`` (h5py's own filter, readable only where h5py's LZF plugin is installed) or
+    ``"none"``. ``shuffle=False`` drops the shuffle filter. Gzip and shuffle are the
+    standard HDF5 filters, so every HDF5 tool (h5py, playNano, ``h5dump``) reads the
+    file; afmio compresses one-frame chunks itself on all cores and hands them to HDF5
+    finished (``write_direct_chunk``).
 
-    ========================  =======  =======  ===========
-    setting                   save     load     size vs raw
-    ========================  =======  =======  ===========
-    gzip-1 + shuffle          1.58 s   0.25 s   0.74x (default)
-    gzip-4 + shuffle          2.04 s   0.33 s   0.75x
-    lzf + shuffle             0.58 s   0.49 s   0.78x
-    none                      0.05 s   0.03 s   1.00x
-    playNano 0.5.0 (gzip-4)   4.17 s   0.83 s   0.84x
-    ========================  =======  =======  ===========
+Speed
+    Loading any gzip/shuffle dataset (also playNano's, whose h5py-chosen chunks such
+    as ``(32, 16, 32)`` cut across frames) reads the stored chunks raw and inflates
+    them with libdeflate on all cores, bit-identical to h5py's own read; other filters
+    and unwritten chunks are read by h5py. See ``bench/`` for measured figures.
 """
 
 from __future__ import annotations
