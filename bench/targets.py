@@ -85,7 +85,7 @@ def evaluate(res: Results, quick: bool) -> list[Target]:
     out: list[Target] = []
 
     # ASD ------------------------------------------------------------------
-    asd = [r for r in _rows(res, lambda r: r.op == "load" and r.fmt == "asd")
+    asd = [r for r in _rows(res, lambda r: r.op == "load" and r.fmt == "asd" and r.peer == "playNano")
            if (_frames(r) or 0) <= 1000]
     t = Target("asd-raw", "ASD load (up to 1000 frames): at most 2x the raw-read limit (decode floor)")
     for r in asd:
@@ -148,7 +148,8 @@ def evaluate(res: Results, quick: bool) -> list[Target]:
                                  ("h5jpk", "h5-jpk", 1.0, "h5-jpk: at least as fast as playNano"),
                                  ("spm", "spm", 2.0, "NanoScope folder: at least 2x faster than playNano")):
         t = Target(key, text)
-        t.checks += [_speedup(res, r, need) for r in _rows(res, lambda r, f=fmt: r.op == "load" and r.fmt == f)]
+        t.checks += [_speedup(res, r, need) for r in _rows(res, lambda r, f=fmt: r.op == "load" and r.fmt == f
+                                                           and r.peer == "playNano")]
         out.append(t)
 
     # GIF -------------------------------------------------------------------
