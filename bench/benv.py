@@ -30,6 +30,10 @@ DRIVER_NAMES = {
     "spm": ("spm", "nanoscope"),
     "gif": ("gif",),
     "ome-zarr": ("ome-zarr", "zarr"),
+    "gwy": ("gwy", "gwyddion"),
+    "ibw": ("ibw",),
+    "wsxm": ("wsxm",),
+    "topostats": ("topostats",),
 }
 
 

@@ -45,6 +45,7 @@ class Row:
     stack_nbytes: int | None = None
     roles: dict[str, str] = field(default_factory=dict)  # role -> case key
     note: str = ""
+    peer: str = "playNano"  # who the "playnano" role is (AFMReader for the single-image formats)
 
 
 @dataclass
@@ -102,6 +103,7 @@ def build(env: Environment, inputs: Inputs, sizes: list[Size], settings: Setting
         _bundle_cases(plan, env, inputs, size, settings, pn)
         _asd_cases(plan, env, inputs, size, settings, pn)
     _sample_cases(plan, env, inputs, settings, pn)
+    _afmreader_cases(plan, env, inputs, settings, pn)
     _gif_cases(plan, env, inputs, settings, pn)
     _startup_cases(plan, env, inputs, settings, pn)
     _scale_cases(plan, env, inputs, settings)
@@ -215,6 +217,28 @@ def _sample_cases(plan: Plan, env: Environment, inputs: Inputs, st: Settings, pn
         _load_row(plan, env, st, pn, key=f"load sample {sample.key}", section="Instrument formats: load",
                   title=sample.title, fmt=sample.fmt, path=sample.path, pn_channel=sample.pn_channel,
                   small=True, floor=sample.fmt == "asd")
+
+
+def _afmreader_cases(plan: Plan, env: Environment, inputs: Inputs, st: Settings, pn: bool) -> None:
+    """afmio against AFMReader (installed with playNano) on the same real files."""
+    for sample in inputs.peer_samples.values():
+        row = plan.row(f"load afmreader {sample.key}", section="Other formats: afmio vs AFMReader (same file)",
+                       title=sample.title, op="load", fmt=sample.fmt, peer="AFMReader")
+        tag = f"afmreader-{sample.key}"
+        row.roles.update(raw_read_cases(plan, sample.path, tag, True, st))
+        if env.can(sample.fmt, "read"):
+            row.roles["afmio"] = plan.add_case(Case(f"afmio load {tag}", "", "afmio", "afmio",
+                                                    {"op": "afmio_load", "path": str(sample.path),
+                                                     "preimport": PREIMPORT.get(sample.fmt, ["h5py", "tifffile"])},
+                                                    repeats=_rep(st, True, "afmio"), warm=(sample.path,)))
+        else:
+            row.note = f"afmio has no {sample.fmt} reader in this build"
+        if pn:
+            row.roles["playnano"] = plan.add_case(Case(f"AFMReader load {tag}", "", "playnano", "playnano",
+                                                       {"op": "afmreader_load", "path": str(sample.path),
+                                                        "loader": sample.loader, "channel": sample.channel,
+                                                        "preimport": ["h5py", "tifffile"]},
+                                                       repeats=_rep(st, True, "playnano"), warm=(sample.path,)))
 
 
 # --------------------------------------------------------------------------- GIF

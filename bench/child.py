@@ -275,6 +275,27 @@ def op_playnano_gif(spec: dict[str, Any]) -> dict[str, Any]:
     return fig
 
 
+def op_afmreader_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """AFMReader's loader (``"AFMReader.<module>:<function>"``) on one file."""
+    import importlib
+
+    module, _, name = spec["loader"].partition(":")
+    loader = getattr(importlib.import_module(module), name)
+    _preimport(spec.get("preimport", []))
+    args = [Path(spec["path"])] + ([spec["channel"]] if spec.get("channel") is not None else [])
+
+    def call() -> Any:
+        result = loader(*args)
+        if isinstance(result, dict):  # load_topostats: the image is one entry
+            return result.get("image", result.get("image_original"))
+        return result[0] if isinstance(result, tuple) else result
+
+    fig, data = measure(call)
+    if data is not None and hasattr(data, "dtype"):
+        fig.update(_describe(data))
+    return fig
+
+
 def _file_list(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.is_file())
@@ -375,14 +396,26 @@ def op_raw_asd_floor(spec: dict[str, Any]) -> dict[str, Any]:
     return fig
 
 
+def gif_output_size(height: int, width: int, min_height: int = 512) -> tuple[int, int]:
+    """``(width, height)`` of the frames both tools write: upscaled to ``min_height`` rows."""
+    out_h = max(min_height, height)
+    return max(1, round(width * out_h / height)), out_h
+
+
 def op_raw_gif_floor(spec: dict[str, Any]) -> dict[str, Any]:
-    """A fixed-palette Pillow encode of the same frames, same size, no text."""
+    """A fixed-palette Pillow encode of the same frames, no text, at the size both tools write.
+
+    afmio and playNano upscale frames under 512 rows to 512 rows (bicubic); the floor
+    does the same (one global range, Pillow's bicubic resize, one fixed palette, one
+    single-threaded ``save_all``), so it encodes as many pixels as they do.
+    """
     import numpy as np
     from PIL import Image
 
     data = _load_array(spec)
     out = Path(spec["out"])
     palette = np.repeat(np.arange(256, dtype=np.uint8), 3).tolist()
+    size = gif_output_size(data.shape[1], data.shape[2], int(spec.get("min_height", 512)))
     os.sync()
 
     def call() -> None:
@@ -390,7 +423,10 @@ def op_raw_gif_floor(spec: dict[str, Any]) -> dict[str, Any]:
         scaled = ((data - lo) * (255.0 / (hi - lo or 1.0))).astype(np.uint8)
         frames = []
         for frame in scaled:
-            img = Image.fromarray(frame, mode="L").convert("P")
+            img = Image.fromarray(frame, mode="L")
+            if img.size != size:
+                img = img.resize(size, Image.Resampling.BICUBIC)
+            img = img.convert("P")
             img.putpalette(palette)
             frames.append(img)
         frames[0].save(out, save_all=True, append_images=frames[1:], duration=200, loop=0, optimize=False)
@@ -409,6 +445,7 @@ OPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "playnano_load": op_playnano_load,
     "playnano_save": op_playnano_save,
     "playnano_gif": op_playnano_gif,
+    "afmreader_load": op_afmreader_load,
     "raw_fromfile": op_raw_fromfile,
     "raw_readinto": op_raw_readinto,
     "raw_tofile": op_raw_tofile,

@@ -72,6 +72,36 @@ SAMPLE_TABLE = [
 ]
 
 
+@dataclass(frozen=True)
+class PeerSample:
+    """A real single-image file that afmio and AFMReader (playNano's reader library) both read."""
+
+    key: str
+    path: Path
+    fmt: str  # afmio format key
+    loader: str  # "AFMReader.<module>:<function>"
+    channel: str | None  # AFMReader's channel argument (None: the loader takes none)
+    title: str
+
+
+# (key, relative path, format key, AFMReader loader, its channel, title): the formats
+# afmio reads beside playNano's own, on the same bytes as AFMReader.
+AFMREADER_TABLE = [
+    ("gwy", "gwy/test.gwy", "gwy", "AFMReader.gwy:load_gwy", "Test", "real test.gwy (Gwyddion)"),
+    ("ibw", "ibw/Example_ibw.ibw", "ibw", "AFMReader.ibw:load_ibw", "HeightTracee",
+     "real Example_ibw.ibw (Asylum, 256x256)"),
+    ("stp", "wsxm/sample_0.stp", "wsxm", "AFMReader.stp:load_stp", None, "real sample_0.stp (WSxM)"),
+    ("top", "wsxm/sample_0.top", "wsxm", "AFMReader.top:load_top", None, "real sample_0.top (WSxM)"),
+    ("topostats", "topostats/sample_0_2.topostats", "topostats", "AFMReader.topostats:load_topostats", None,
+     "real sample_0_2.topostats"),
+    ("jpk1", "jpk_folder_afmreader_sample0/sample_0.jpk", "jpk", "AFMReader.jpk:load_jpk", "height_trace",
+     "real sample_0.jpk (JPK 6.0, one frame)"),
+    ("h5jpk", "h5jpk/sample_0.h5-jpk", "h5-jpk", "AFMReader.h5_jpk:load_h5jpk", "height_trace",
+     "real sample_0.h5-jpk (4x128x128)"),
+    ("asd", "asd/asd_sample_0.asd", "asd", "AFMReader.asd:load_asd", "TP", "real asd_sample_0.asd (32x200x200)"),
+]
+
+
 @dataclass
 class Inputs:
     """Paths of everything the cases read."""
@@ -81,6 +111,7 @@ class Inputs:
     bundles: dict[tuple[str, str, str], Path] = field(default_factory=dict)  # (writer, kind, size)
     asd: dict[str, Path] = field(default_factory=dict)  # size label -> synthetic 2-channel ASD
     samples: dict[str, Sample] = field(default_factory=dict)
+    peer_samples: dict[str, PeerSample] = field(default_factory=dict)
     big_asd: Path | None = None
     big_note: str = ""
     notes: list[str] = field(default_factory=list)
@@ -247,6 +278,24 @@ def copy_samples(env: Environment, workdir: Path, enlarged: bool) -> dict[str, S
     return found
 
 
+def copy_peer_samples(env: Environment, workdir: Path) -> dict[str, PeerSample]:
+    """Copy the files of :data:`AFMREADER_TABLE` that exist into the work folder."""
+    found: dict[str, PeerSample] = {}
+    if env.samples is None:
+        return found
+    dest_root = workdir / "samples"
+    dest_root.mkdir(exist_ok=True)
+    for key, rel, fmt, loader, channel, title in AFMREADER_TABLE:
+        src = env.samples / rel
+        if not src.is_file():
+            continue
+        dest = dest_root / f"afmreader-{key}{_suffix(src)}"
+        if not dest.exists():
+            shutil.copyfile(src, dest)
+        found[key] = PeerSample(key, dest, fmt, loader, channel, title)
+    return found
+
+
 def _suffix(path: Path) -> str:
     name = path.name
     return name[name.index("."):] if "." in name else ""
@@ -288,6 +337,7 @@ def prepare(
             log(f"inputs: ASD {size.label}")
             inputs.asd[size.label] = make_asd(workdir, arr, size, writer)
     inputs.samples = copy_samples(env, workdir, enlarged_samples)
+    inputs.peer_samples = copy_peer_samples(env, workdir)
     if env.samples is None:
         inputs.notes.append("real samples absent (../shared/samples): JPK, h5-jpk, NanoScope cases skipped")
     if not big_bytes:

@@ -98,8 +98,9 @@ def markdown(res: Results, targets: list[Target], env: Environment, inputs: Inpu
         if rows[0].op == "startup":
             lines += _startup_table(res, rows)
             continue
-        lines += ["| case | size | afmio | playNano | raw limit | afmio ÷ limit | afmio ÷ playNano | "
-                  "peak RSS MiB afmio / pN; call growth | output / dtype |",
+        peer = rows[0].peer
+        lines += [f"| case | size | afmio | {peer} | raw limit | afmio ÷ limit | afmio ÷ {peer} | "
+                  "peak RSS MiB afmio / peer; call growth | output / dtype |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for row in rows:
             limit, vs_limit = _limit(res, row)

@@ -1,4 +1,4 @@
-"""The performance targets of issue 10 (and the OME-Zarr memory bound of issue 12).
+"""The performance targets of issue 10 (the OME-Zarr memory bound of issue 12, and issue 19).
 
 Each target is checked on every row it applies to; it is *met* when every measured row
 meets it, *not met* when any does not, and *not measured* when no row could be
@@ -85,7 +85,7 @@ def evaluate(res: Results, quick: bool) -> list[Target]:
     out: list[Target] = []
 
     # ASD ------------------------------------------------------------------
-    asd = [r for r in _rows(res, lambda r: r.op == "load" and r.fmt == "asd")
+    asd = [r for r in _rows(res, lambda r: r.op == "load" and r.fmt == "asd" and r.peer == "playNano")
            if (_frames(r) or 0) <= 1000]
     t = Target("asd-raw", "ASD load (up to 1000 frames): at most 2x the raw-read limit (decode floor)")
     for r in asd:
@@ -148,7 +148,8 @@ def evaluate(res: Results, quick: bool) -> list[Target]:
                                  ("h5jpk", "h5-jpk", 1.0, "h5-jpk: at least as fast as playNano"),
                                  ("spm", "spm", 2.0, "NanoScope folder: at least 2x faster than playNano")):
         t = Target(key, text)
-        t.checks += [_speedup(res, r, need) for r in _rows(res, lambda r, f=fmt: r.op == "load" and r.fmt == f)]
+        t.checks += [_speedup(res, r, need) for r in _rows(res, lambda r, f=fmt: r.op == "load" and r.fmt == f
+                                                           and r.peer == "playNano")]
         out.append(t)
 
     # GIF -------------------------------------------------------------------
@@ -157,6 +158,8 @@ def evaluate(res: Results, quick: bool) -> list[Target]:
     if quick:
         t.note = "quick mode renders 50x128x128, not 100x256x256"
     out.append(t)
+
+    out += _issue19(res, quick)
 
     # Memory ----------------------------------------------------------------
     t = Target("load-memory", "Peak memory when loading: at most 1.3x the returned float32 stack "
@@ -192,6 +195,51 @@ def evaluate(res: Results, quick: bool) -> list[Target]:
                 whole = f"; whole process {wa.wall * 1e3:.0f} vs {wn.wall * 1e3:.0f} ms = {wa.wall / wn.wall:.2f}x"
             t.checks.append(Check("in-process import time", f"{a * 1e3:.0f} ms vs {n * 1e3:.0f} ms = "
                                   f"{a / n:.2f}x{whole}", a / n <= 1.5))
+    out.append(t)
+    return out
+
+
+def _issue19(res: Results, quick: bool) -> list[Target]:
+    """Issue 19: other tools' compressed files, the default HDF5 save, h5-jpk and GIF."""
+    out: list[Target] = []
+    t = Target("i19-pn-files", "(issue 19) playNano-written NPZ and HDF5 (500 and 300 frames of 256x256): "
+               "load >= 2x faster than playNano on the same bytes")
+    for kind in ("h5", "npz"):
+        rows = _rows(res, lambda r, k=kind: r.key.startswith(f"load {k} playnano-file ")
+                     and (_frames(r) or 0) >= 300)
+        t.checks += [_speedup(res, r, 2.0) for r in rows]
+    if not t.checks:
+        t.note = "needs the 300- or 500-frame inputs (full mode)"
+    out.append(t)
+    t = Target("i19-h5-save", "(issue 19) HDF5 save, default settings: >= 10x faster than playNano, file no "
+               "larger than playNano's")
+    for r in _rows(res, lambda r: r.key.startswith("save h5 default ")):
+        check = _speedup(res, r, 10.0)
+        tofile = res.ratio(r, "afmio", "tofile")
+        if tofile is not None:
+            check.measured += f"; {tofile:.1f}x a raw tofile"
+        t.checks += [check, _size_check(res, r)]
+    out.append(t)
+    t = Target("i19-h5jpk", "(issue 19) h5-jpk sample, warm process: >= 1.2x faster than playNano")
+    t.checks += [_speedup(res, r, 1.2) for r in _rows(res, lambda r: r.op == "load" and r.fmt == "h5-jpk"
+                                                      and r.peer == "playNano")]
+    out.append(t)
+    t = Target("i19-gif", "(issue 19) GIF of 100 frames 256x256: >= 6x faster than playNano and <= 1.3x the "
+               "fixed-palette Pillow floor (floor at the same upscaled output size)")
+    for r in _rows(res, lambda r: r.op == "gif"):
+        t.checks.append(_speedup(res, r, 6.0))
+        ratio = res.ratio(r, "afmio", "floor")
+        t.checks.append(Check(f"{_label(r)} vs floor", "not measured" if ratio is None else
+                              f"{ratio:.2f}x the floor ({fmt_time(res.time(r, 'afmio'))} vs "
+                              f"{fmt_time(res.time(r, 'floor'))})", None if ratio is None else ratio <= 1.3))
+    if quick:
+        t.note = "quick mode renders 50x128x128, not 100x256x256"
+    out.append(t)
+    t = Target("i19-afmreader", "(issue 19) the other format drivers against AFMReader on the same files "
+               "(reported; no bar set)")
+    for r in _rows(res, lambda r: r.peer == "AFMReader"):
+        check = _speedup(res, r, 0.0)
+        t.checks.append(Check(check.row, check.measured, None))
     out.append(t)
     return out
 

@@ -54,6 +54,7 @@ Options
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,7 @@ from afmio.ioutil import natural_sort_key
 from afmio.metadata import build_frame_metadata
 from afmio.stack import AFMImageStack
 
+from . import _h5chunks
 from ._jpk_common import (
     MAX_DEFLATE_RATIO,
     ValueScale,
@@ -88,6 +90,8 @@ __all__ = ["channels", "probe", "read", "sniff"]
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 INTERLACE_ATTR = "environment.fast-imaging.feed-forward-parameters.yaxis.interlace"
 GRID = "position-pattern.grid."
+#: Bytes at each end of the file searched for the root attribute ``file-format-info = JPK SCAN``.
+_SNIFF_BYTES = 64 << 10
 #: Raw integers decoded per block when reading many frames.
 BLOCK_BYTES = 16 << 20
 
@@ -270,7 +274,9 @@ def _times(info: _Info, n: int, path: Path) -> tuple[list[int] | None, list[int]
         node = info.measurement.get(f"meta-data/{name}")
         if not isinstance(node, h5py.Dataset) or node.size != n or node.dtype.kind not in "iuf":
             return None
-        return [int(v) for v in np.asarray(node[()]).reshape(-1)]
+        # JPK stores these few values in one 1 MB gzip chunk; h5py's read of it is slow.
+        values = _h5chunks.read_whole(node)
+        return [int(v) for v in np.asarray(node[()] if values is None else values).reshape(-1)]
 
     starts, ends = column("start-times"), column("end-times")
     if starts is None:
@@ -360,7 +366,9 @@ class _H5Frames(FrameSourceBase):
         with _h5_errors(self._path, f"cannot decode frames {start}..{stop - 1}"):
             for a in range(start, stop, per_block):
                 b = min(stop, a + per_block)
-                column = self._ds[()] if self._ds.ndim == 1 else self._ds[:, a:b]
+                column = _h5chunks.read_whole(self._ds) if (a, b) == (0, n) else None
+                if column is None:
+                    column = self._ds[()] if self._ds.ndim == 1 else self._ds[:, a:b]
                 raw = np.asarray(column).reshape(h * w, b - a)
                 # column k is frame a+k: (pixels, k) -> (k, lines, pixels per line)
                 frames = raw.T.reshape(b - a, h, w)
@@ -453,8 +461,13 @@ def sniff(path: Path) -> bool | None:
         with open(path, "rb") as fh:
             if fh.read(8) != HDF5_SIGNATURE:
                 return False
+            ends = fh.read(_SNIFF_BYTES)
+            fh.seek(max(fh.tell(), os.fstat(fh.fileno()).st_size - _SNIFF_BYTES))
+            ends += fh.read(_SNIFF_BYTES)
     except (IsADirectoryError, PermissionError):
         return False
+    if b"file-format-info" in ends and b"JPK SCAN" in ends:
+        return True  # the root attribute (JPK writes it last): no second HDF5 open before read()
     import h5py
 
     try:

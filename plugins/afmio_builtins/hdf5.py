@@ -32,30 +32,24 @@ Writing
     metadata.
 
 Options
-    ``compression``: ``"gzip"`` (the default: level 1 with the byte-shuffle filter),
-    ``"gzip-<1..9>"``, ``"lzf"`` (h5py's own filter, readable only where h5py's LZF
-    plugin is installed) or ``"none"``. ``shuffle=False`` drops the shuffle filter.
-    Gzip and shuffle are the standard HDF5 filters, so every HDF5 tool reads the file;
-    afmio compresses (and, when loading, decompresses) the chunks itself on all
-    cores and hands them to HDF5 as finished chunks.
-    Measured in one run on 500 x 256 x 256 float32 synthetic heights (131 MB, 2
-    shared cores, medians of 3):
+    ``compression``: ``"gzip"`` (the default: the byte-shuffle filter, then deflate at
+    Intel ISA-L's fast level), ``"gzip-<1..9>"`` (zlib's level, also with shuffle),
+    ``"lzf"`` (h5py's own filter, readable only where h5py's LZF plugin is installed) or
+    ``"none"``. ``shuffle=False`` drops the shuffle filter. Gzip and shuffle are the
+    standard HDF5 filters, so every HDF5 tool (h5py, playNano, ``h5dump``) reads the
+    file; afmio compresses one-frame chunks itself on all cores and hands them to HDF5
+    finished (``write_direct_chunk``).
 
-    ========================  =======  =======  ===========
-    setting                   save     load     size vs raw
-    ========================  =======  =======  ===========
-    gzip-1 + shuffle          1.58 s   0.25 s   0.74x (default)
-    gzip-4 + shuffle          2.04 s   0.33 s   0.75x
-    lzf + shuffle             0.58 s   0.49 s   0.78x
-    none                      0.05 s   0.03 s   1.00x
-    playNano 0.5.0 (gzip-4)   4.17 s   0.83 s   0.84x
-    ========================  =======  =======  ===========
+Speed
+    Loading any gzip/shuffle dataset (also playNano's, whose h5py-chosen chunks such
+    as ``(32, 16, 32)`` cut across frames) reads the stored chunks raw and inflates
+    them with libdeflate on all cores, bit-identical to h5py's own read; other filters
+    and unwritten chunks are read by h5py. See ``bench/`` for measured figures.
 """
 
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,15 +62,12 @@ from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFile
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
-from . import _bundle
+from . import _bundle, _h5chunks
 
 __all__ = ["H5FrameSource", "channels", "probe", "read", "sniff", "write"]
 
 EXTRAS_ATTR = "afmio_json"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-# HDF5 filter ids (H5Zpublic.h)
-_FILTER_DEFLATE = 1
-_FILTER_SHUFFLE = 2
 #: Largest JSON dataset afmio reads.
 _MAX_TEXT_BYTES = 1 << 30
 #: gzip cannot expand more than ~1032:1; a dataset claiming more is refused.
@@ -89,10 +80,6 @@ def _h5py() -> Any:
     except ImportError as exc:  # pragma: no cover - h5py is a core dependency
         raise MissingDependencyError("h5py", "hdf5", "reading and writing HDF5 bundles") from exc
     return h5py
-
-
-def _threads() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
 
 
 # ---------------------------------------------------------------------- reading
@@ -164,82 +151,14 @@ def _check_size(path: Path, ds: Any, name: str) -> None:
         raise CorruptFileError(path, f"'/{name}' declares {nbytes} bytes, impossible for this file size")
 
 
-def _filters(ds: Any) -> list[int] | None:
-    """The dataset's filter ids in pipeline order, or None when unknown."""
-    try:
-        dcpl = ds.id.get_create_plist()
-        return [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
-    except Exception:
-        return None
-
-
-def _frame_chunked(ds: Any) -> bool:
-    return ds.chunks is not None and ds.ndim == 3 and tuple(ds.chunks) == (1, *ds.shape[1:])
-
-
-def _decode_chunk(raw: bytes, mask: int, pipeline: list[int], itemsize: int, out: np.ndarray) -> None:
-    """Undo deflate/shuffle of one frame chunk into ``out`` (a C-contiguous frame)."""
-    data = raw
-    # HDF5 applies filters in order on write; undo them in reverse. A set bit in
-    # ``mask`` means that filter was skipped for this chunk.
-    for index in range(len(pipeline) - 1, -1, -1):
-        if mask & (1 << index):
-            continue
-        if pipeline[index] == _FILTER_DEFLATE:
-            data = zlib.decompress(data)
-        elif pipeline[index] == _FILTER_SHUFFLE and itemsize > 1:
-            n = out.size
-            if len(data) != n * itemsize:
-                raise ValueError("chunk has the wrong size")
-            shuffled = np.frombuffer(data, np.uint8).reshape(itemsize, n)
-            out.view(np.uint8).reshape(n, itemsize)[...] = shuffled.T
-            data = b""
-    if data:
-        if len(data) != out.nbytes:
-            raise ValueError("chunk has the wrong size")
-        out.view(np.uint8).reshape(-1)[...] = np.frombuffer(data, np.uint8)
-
-
-def _read_frames_fast(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
-    """Read frames with our own threaded inflate; False when the layout is not ours to read."""
-    pipeline = _filters(ds)
-    if (
-        pipeline is None
-        or not pipeline
-        or any(code not in (_FILTER_DEFLATE, _FILTER_SHUFFLE) for code in pipeline)
-        or not _frame_chunked(ds)
-        or not ds.dtype.isnative
-        or ds.dtype.hasobject
-        or not hasattr(ds.id, "read_direct_chunk")
-    ):
-        return False
-    itemsize = ds.dtype.itemsize
-    frames = out.reshape(stop - start, -1)
-
-    def one(i: int) -> None:
-        mask, raw = ds.id.read_direct_chunk((start + i, 0, 0))
-        _decode_chunk(raw, mask, pipeline, itemsize, frames[i])
-
-    try:
-        if stop - start < 4:  # a frame or two: a thread pool costs more than it saves
-            for i in range(stop - start):
-                one(i)
-        else:
-            with ThreadPoolExecutor(_threads()) as pool:
-                list(pool.map(one, range(stop - start)))
-    except (KeyError, RuntimeError, OSError):  # an unallocated chunk (fill value): let HDF5 do it
-        return False
-    return True
-
-
 def _read_block(path: Path, ds: Any, start: int, stop: int) -> np.ndarray:
     out = np.empty((stop - start, *ds.shape[1:]), ds.dtype)
     if stop <= start:
         return out
     try:
-        if not _read_frames_fast(ds, start, stop, out):
+        if not _h5chunks.read_chunked(ds, start, stop, out):
             ds.read_direct(out, np.s_[start:stop])
-    except (zlib.error, ValueError) as exc:
+    except ValueError as exc:
         raise CorruptFileError(path, f"'{ds.name}' frames {start}:{stop} are damaged: {exc}") from None
     except (OSError, RuntimeError, KeyError) as exc:
         raise CorruptFileError(path, f"'{ds.name}' frames {start}:{stop} cannot be read: {exc}") from None
@@ -413,10 +332,12 @@ class _Compression:
     def __init__(self, value: str, shuffle: bool) -> None:
         text = str(value).strip().lower()
         self.kind, self.level = "none", 0
+        self.fast = False  # ISA-L's fast level instead of zlib's ``level``
         if text in ("none", "off"):
             pass
         elif text in ("gzip", "deflate", "zlib"):
             self.kind, self.level = "gzip", 1
+            self.fast = True
         elif text.startswith("gzip-") and text[5:].isdigit() and 1 <= int(text[5:]) <= 9:
             self.kind, self.level = "gzip", int(text[5:])
         elif text == "lzf":
@@ -424,6 +345,11 @@ class _Compression:
         else:
             raise ValueError(f"hdf5 compression must be 'gzip', 'gzip-<1..9>', 'lzf' or 'none', not {value!r}")
         self.shuffle = bool(shuffle) and self.kind != "none"
+
+    @property
+    def zlib_level(self) -> int | None:
+        """The zlib level chunks are compressed at (None: ISA-L's fast level)."""
+        return None if self.fast else self.level
 
     def dataset_options(self, dtype: np.dtype) -> dict[str, Any]:
         if self.kind == "none":
@@ -434,13 +360,6 @@ class _Compression:
         return opts
 
 
-def _encode_chunk(frame: np.ndarray, comp: _Compression, itemsize: int) -> bytes:
-    buf = np.ascontiguousarray(frame)
-    if comp.shuffle and itemsize > 1:
-        return zlib.compress(buf.view(np.uint8).reshape(-1, itemsize).T.tobytes(), comp.level)
-    return zlib.compress(buf.data.cast("B"), comp.level)
-
-
 def _write_frames(
     parent: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.ndarray], comp: _Compression
 ) -> None:
@@ -448,19 +367,15 @@ def _write_frames(
     n = shape[0]
     chunks = (1, *shape[1:]) if n and all(shape[1:]) else None
     ds = parent.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, **comp.dataset_options(dtype))
-    direct = comp.kind == "gzip" and chunks is not None and dtype.isnative
-    pos = 0
-    with ThreadPoolExecutor(_threads()) as pool:
+    if comp.kind == "gzip" and chunks is not None and dtype.isnative:
+        with ThreadPoolExecutor(_h5chunks.threads()) as pool:
+            pos = _h5chunks.write_frame_chunks(ds, blocks, level=comp.zlib_level,
+                                               shuffle=comp.shuffle and dtype.itemsize > 1, pool=pool)
+    else:
+        pos = 0
         for block in blocks:
-            block = np.asarray(block, dtype=dtype)
-            stop = pos + block.shape[0]
-            if direct:
-                encoded = pool.map(lambda fr: _encode_chunk(fr, comp, dtype.itemsize), block)
-                for i, chunk in enumerate(encoded):
-                    ds.id.write_direct_chunk((pos + i, 0, 0), chunk, 0)
-            else:
-                ds[pos:stop] = block
-            pos = stop
+            ds[pos : pos + block.shape[0]] = np.asarray(block, dtype=dtype)
+            pos += block.shape[0]
     if pos != n:
         raise ValueError(f"{name}: wrote {pos} frames, expected {n}")
 
