@@ -1,0 +1,87 @@
+"""napari reader contributions: any file or folder afmio reads, as lazy image layers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import PathNotFoundError, UnsupportedFormatError
+from ._layers import LayerData, layer_data
+
+__all__ = ["get_reader", "get_reader_all_channels", "read_all_channels", "read_default_channel"]
+
+ReaderFunction = Callable[[Any], list[LayerData]]
+
+
+def _claimed(path: Any) -> str | None:
+    """The afmio driver that reads ``path``, or None (napari then tries other readers).
+
+    Only the registry's choice runs: extensions, one listing of a folder (not of its
+    subfolders) and the chosen drivers' header checks, so a folder that is not AFM
+    data is refused at once.
+    """
+    if isinstance(path, (list, tuple)):
+        # napari passes a list only for "open as stack"; afmio reads one video per path
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    from .. import registry
+
+    try:
+        return registry.resolve(Path(path)).driver.name
+    except (UnsupportedFormatError, PathNotFoundError):
+        return None
+
+
+def get_reader(path: str | Sequence[str]) -> ReaderFunction | None:
+    """napari hook: read the default channel of ``path`` if afmio knows the format."""
+    fmt = _claimed(path)
+    if fmt is None:
+        return None
+    return lambda p: read_default_channel(p, format=fmt)
+
+
+def get_reader_all_channels(path: str | Sequence[str]) -> ReaderFunction | None:
+    """napari hook: read every channel of ``path`` as its own layer."""
+    fmt = _claimed(path)
+    if fmt is None:
+        return None
+    return lambda p: read_all_channels(p, format=fmt)
+
+
+def _one_path(path: Any) -> Path:
+    return Path(path[0] if isinstance(path, (list, tuple)) else path)
+
+
+def read_default_channel(path: Any, *, format: str | None = None) -> list[LayerData]:
+    """One layer: the file's default channel (topography for most instruments).
+
+    Frames stay on disk until napari shows them.
+    """
+    from .. import registry
+
+    p = _one_path(path)
+    stack = registry.load(p, format=format, lazy=True)
+    return [layer_data(stack, channels=registry.channels(p, format=stack.provenance["source"]["driver"]))]
+
+
+def read_all_channels(path: Any, *, format: str | None = None) -> list[LayerData]:
+    """One layer per channel of the file, the default channel first, the others hidden."""
+    from .. import registry
+
+    p = _one_path(path)
+    first = registry.load(p, format=format, lazy=True)
+    fmt = first.provenance["source"]["driver"]
+    names = registry.channels(p, format=fmt)
+    layers = [layer_data(first, channels=names)]
+    for name in names:
+        if name.lower() == first.channel.lower():
+            continue
+        data, kwargs, kind = layer_data(registry.load(p, channel=name, format=fmt, lazy=True), channels=names)
+        kwargs["visible"] = False  # all at once would hide each other; the user ticks the one wanted
+        layers.append((data, kwargs, kind))
+    return layers
