@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,38 @@ __all__ = ["get_reader", "get_reader_all_channels", "read_all_channels", "read_d
 ReaderFunction = Callable[[Any], list[LayerData]]
 
 
+def _may_hold_a_video(folder: Path) -> bool:
+    """Cheap first look at a folder: could any afmio folder driver claim it?
+
+    True when a folder driver's extension ends the folder's name (``x.ome.zarr``) or
+    one file in it fits a folder driver's member patterns; the listing stops at the
+    first such file. napari offers every folder it opens to the plugin, and the
+    registry's full choice (every name against every driver, then header checks)
+    is only worth running when this says yes.
+    """
+    from .. import registry
+
+    drivers = [d for d in registry.drivers() if d.spec.kind == "folder" and d.can("read")]
+    if any(d.extension_match(folder.name) for d in drivers):
+        return True
+    patterns = [p.lower() for d in drivers for p in d.spec.member_patterns]
+    if not patterns:
+        return False
+    member = re.compile("|".join(fnmatch.translate(p) for p in patterns))
+    try:
+        with os.scandir(folder) as entries:
+            return any(
+                not e.name.startswith(".") and member.match(e.name.lower()) and e.is_file() for e in entries
+            )
+    except OSError:
+        return False
+
+
 def _claimed(path: Any) -> str | None:
     """The afmio driver that reads ``path``, or None (napari then tries other readers).
 
-    Only the registry's choice runs: extensions, one listing of a folder (not of its
-    subfolders) and the chosen drivers' header checks, so a folder that is not AFM
-    data is refused at once.
+    A file goes straight to the registry's choice (extensions, then header checks);
+    a folder first passes :func:`_may_hold_a_video`. Neither looks into subfolders.
     """
     if isinstance(path, (list, tuple)):
         # napari passes a list only for "open as stack"; afmio reads one video per path
@@ -31,8 +59,11 @@ def _claimed(path: Any) -> str | None:
         return None
     from .. import registry
 
+    p = Path(path)
+    if p.is_dir() and not _may_hold_a_video(p):
+        return None
     try:
-        return registry.resolve(Path(path)).driver.name
+        return registry.resolve(p).driver.name
     except (UnsupportedFormatError, PathNotFoundError):
         return None
 
