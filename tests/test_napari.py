@@ -230,6 +230,16 @@ def test_plain_array_layer_takes_sizes_and_times_from_scale_and_units(tmp_path):
     assert back.get_frame_times() == pytest.approx([0.0, 0.25, 0.5, 0.75])
 
 
+def test_single_image_layer_writes_one_frame_with_its_pixel_sizes(tmp_path):
+    frame = np.random.default_rng(2).normal(size=(6, 5)).astype(np.float32)
+    data, meta, _ = _napari_layer_tuple(frame, {"scale": (3.0, 2.0), "units": ("nm", "nm")})
+    out = tmp_path / "one.npz"
+    _writer.write_image(str(out), data, meta)
+    back = afmio.load(out)
+    np.testing.assert_array_equal(back.data, frame[None])
+    assert (back.pixel_size_nm, back.pixel_size_y_nm) == pytest.approx((2.0, 3.0))
+
+
 def test_writer_is_chosen_by_napari_for_afmio_extensions(tmp_path):
     frames = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
     layer = _napari_layer_tuple(frames, {"scale": (1.0, 2.0, 2.0), "units": ("s", "nm", "nm")})

@@ -82,14 +82,14 @@ def layer_to_stack(data: Any, meta: Mapping[str, Any], path: str | Path | None =
     where = path if path is not None else "napari layer"
     if meta.get("rgb"):
         raise WriteError(where, "afmio writes single-valued frames; this layer is RGB")
-    if data.ndim == 2:
-        data = data[None]
-    if data.ndim != 3:
-        raise WriteError(where, f"afmio writes (t, y, x) or (y, x) data; the layer has {data.ndim} dimensions")
-    n = int(data.shape[0])
-    ndim = 3
+    ndim = data.ndim
+    if ndim not in (2, 3):
+        raise WriteError(where, f"afmio writes (t, y, x) or (y, x) data; the layer has {ndim} dimensions")
     scale = [float(s) for s in _axis(meta, "scale", ndim, 1.0)]
     units = _axis(meta, "units", ndim, None)
+    if ndim == 2:  # one frame; no time axis
+        data, scale, units = data[None], [1.0, *scale], [None, *units]
+    n = int(data.shape[0])
     sizes_nm = []
     for s, u in zip(scale[1:], units[1:]):
         f = _factor(u, "nm")
