@@ -50,6 +50,7 @@ def test_manifest_is_found_through_the_entry_point():
     assert {r.command for r in manifest.contributions.readers} == {"afmio.get_reader", "afmio.get_reader_all_channels"}
     assert all(r.accepts_directories for r in manifest.contributions.readers)
     assert [s.key for s in manifest.contributions.sample_data] == ["synthetic"]
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Open every channel"]
 
 
 def _builtin_drivers():
@@ -161,6 +162,20 @@ def test_unknown_frame_times_give_one_second_and_say_so(tmp_path):
     (layer,) = _read(tmp_path / "untimed.npz")
     assert layer[1]["scale"][0] == 1.0
     assert "unknown" in layer[1]["metadata"]["frame_interval_source"]
+
+
+def test_open_every_channel_takes_a_file_or_the_folder_video_it_belongs_to(sample):
+    folder = sample("jpk_folder_streptavidin_nanoracer")
+    member = sorted(folder.glob("*.jpk"))[0]
+    layers = _reader.open_every_channel(member, whole_folder=True)
+    names = [kw["metadata"]["channel"] for _, kw, _ in layers]
+    assert sorted(names) == sorted(afmio.registry.channels(folder))
+    assert names[0] == afmio.load(folder, lazy=True).channel  # the default channel first
+    assert layers[0][0].shape == afmio.load(folder, lazy=True).shape
+    assert layers[0][0].shape[0] > 1
+    assert _reader.open_every_channel(member)[0][0].shape[0] == 1
+    with pytest.raises(afmio.UnsupportedFormatError):
+        _reader.open_every_channel(folder.parent / "PROVENANCE.md")
 
 
 def test_reader_declines_what_is_not_afm_data(tmp_path):
@@ -279,7 +294,12 @@ try:
     step = viewer.dims.current_step[0]
     shown = np.asarray(layers[0].data[step])
     sample = viewer.open_sample("afmio", "synthetic")
+    _, widget = viewer.window.add_plugin_dock_widget("afmio", "Open every channel")
+    widget.path.value = sys.argv[2]
+    before = len(viewer.layers)
+    widget()
     print(json.dumps({
+        "widget_layers": [layer.name for layer in viewer.layers[before:]],
         "plugins": [layer.source.reader_plugin for layer in layers],
         "names": [layer.name for layer in layers],
         "shape": list(layers[0].data.shape),
@@ -329,9 +349,11 @@ def test_napari_viewer_opens_a_video_with_the_afmio_plugin(sample, x_display):
     pytest.importorskip("napari")
     pytest.importorskip("qtpy")
     path = sample("asd/asd_sample_0.asd")
+    two_channels = sample("asd/202110200146.asd")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "DISPLAY": x_display}
     out = subprocess.run(
-        [sys.executable, "-c", VIEWER_SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", VIEWER_SCRIPT, str(path), str(two_channels)],
+        capture_output=True, text=True, env=env, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
@@ -343,3 +365,5 @@ def test_napari_viewer_opens_a_video_with_the_afmio_plugin(sample, x_display):
     # the frame on screen is the library's frame
     assert seen["shown_sum"] == pytest.approx(float(afmio.load(path).data[seen["step"]].astype(np.float64).sum()))
     assert seen["sample_shape"] == [20, 128, 128]
+    # the Plugins > afmio widget opens every channel
+    assert seen["widget_layers"] == ["202110200146.asd TP (nm)", "202110200146.asd PH (deg)"]

@@ -10,10 +10,11 @@ Reading
     plugin; one that is not AFM data is declined at once. The layer holds a Dask
     array over afmio's lazy stack: frames are read when shown.
 Channels
-    The ``afmio`` reader gives the file's default channel (topography for most
-    instruments). Its second reader, *every channel as a layer*
-    (``plugin="afmio.get_reader_all_channels"``, or chosen in napari's reader
-    dialog), gives one layer per channel, the default one first and visible.
+    A plain open gives one layer: the file's default channel (topography for most
+    instruments). Every channel as its own layer, the default one first and
+    visible: *Plugins > afmio > Open every channel*, or
+    ``viewer.open(path, plugin="afmio.get_reader_all_channels")`` (napari's reader
+    dialog lists one reader per plugin, so the second reader is not offered there).
 Layer
     ``scale = (frame interval s, y nm, x nm)``, ``units = ("s", "nm", "nm")``,
     ``axis_labels = ("t", "y", "x")``. The frame interval is the median of the

@@ -12,7 +12,13 @@ from typing import Any
 from ..errors import PathNotFoundError, UnsupportedFormatError
 from ._layers import LayerData, layer_data
 
-__all__ = ["get_reader", "get_reader_all_channels", "read_all_channels", "read_default_channel"]
+__all__ = [
+    "get_reader",
+    "get_reader_all_channels",
+    "open_every_channel",
+    "read_all_channels",
+    "read_default_channel",
+]
 
 ReaderFunction = Callable[[Any], list[LayerData]]
 
@@ -116,3 +122,16 @@ def read_all_channels(path: Any, *, format: str | None = None) -> list[LayerData
         kwargs["visible"] = False  # all at once would hide each other; the user ticks the one wanted
         layers.append((data, kwargs, kind))
     return layers
+
+
+def open_every_channel(path: str | os.PathLike[str], whole_folder: bool = False) -> list[LayerData]:
+    """Every channel of ``path`` as layers; with ``whole_folder``, of the video its folder holds.
+
+    The function behind the *Open every channel* widget: napari's file dialog lists
+    readers by plugin, so the every-channel reader is not offered there.
+    """
+    target = Path(path).parent if whole_folder else Path(path)
+    fmt = _claimed(target)
+    if fmt is None:
+        raise UnsupportedFormatError(f"afmio reads no video from {target}", path=target)
+    return read_all_channels(target, format=fmt)
