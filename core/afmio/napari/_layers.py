@@ -93,9 +93,8 @@ class _LockedFrames:
         frames, rows, cols = key
         start, stop, _ = frames.indices(self.shape[0])
         with self._lock:
-            block = np.stack([self._stack.get_frame(i) for i in range(start, stop)]) if stop > start else (
-                np.empty((0, *self.shape[1:]), self.dtype)
-            )
+            read = [self._stack.get_frame(i) for i in range(start, stop)]
+        block = np.stack(read) if read else np.empty((0, *self.shape[1:]), self.dtype)
         return block[:, rows, cols]
 
 
@@ -119,7 +118,6 @@ def layer_data(
     *,
     name: str | None = None,
     channels: list[str] | None = None,
-    lazy: bool = True,
 ) -> LayerData:
     """Return the napari ``(data, kwargs, "image")`` tuple for one channel of a video.
 
@@ -131,8 +129,12 @@ def layer_data(
         Layer name; default ``"<file> <channel> (<unit>)"``.
     channels : list of str, optional
         Every channel of the file, recorded in the metadata.
-    lazy : bool
-        Hand napari a Dask array that reads frames on demand (else the stack's array).
+
+    Returns
+    -------
+    tuple
+        A lazy stack gives a Dask array that reads each frame when napari shows it;
+        an in-memory stack gives its array.
     """
     interval, how = frame_interval(stack)
     if name is None:
@@ -161,5 +163,5 @@ def layer_data(
         "colormap": "afmhot" if stack.z_unit == "nm" else "gray",
         "metadata": metadata,
     }
-    data = lazy_array(stack) if lazy and stack.is_lazy else stack.data
+    data = lazy_array(stack) if stack.is_lazy else stack.data
     return data, kwargs, "image"

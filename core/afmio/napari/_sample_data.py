@@ -10,4 +10,4 @@ __all__ = ["synthetic_video"]
 
 def synthetic_video() -> list[LayerData]:
     """The synthetic video of ``afmio demo`` (20 frames, 128 x 128, 0.5 nm pixels, 0.1 s per frame)."""
-    return [layer_data(synthetic_stack(), name="afmio synthetic video height_trace (nm)", lazy=False)]
+    return [layer_data(synthetic_stack(), name="afmio synthetic video height_trace (nm)")]
