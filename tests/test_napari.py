@@ -133,6 +133,17 @@ def test_reader_gives_a_lazy_scaled_layer_of_the_default_channel(sample, name, n
     assert lo < hi and np.mean((middle >= lo) & (middle <= hi)) > 0.9
 
 
+@pytest.mark.parametrize("name", ["nid/nid-1.nid", "park/example_ps.tiff", "wsxm/sample_0.top", "wsxm"])
+def test_reader_opens_the_single_image_formats_as_the_library_reads_them(sample, name):
+    path = sample(name)
+    (layer,) = _read(path)
+    stack = afmio.load(path)
+    assert layer[0].shape == stack.shape
+    assert layer[1]["scale"][1:] == pytest.approx((stack.pixel_size_y_nm, stack.pixel_size_nm))
+    assert layer[1]["metadata"]["source"]["driver"] == stack.provenance["source"]["driver"]
+    np.testing.assert_array_equal(np.asarray(layer[0]), stack.data)
+
+
 def test_reader_takes_physical_facts_from_the_file(sample):
     # asd_sample_0: scan 100 x 100 nm over 200 x 200 pixels, frame_time 1000 ms (PROVENANCE.md)
     (layer,) = _read(sample("asd/asd_sample_0.asd"))
