@@ -366,7 +366,7 @@ def test_napari_viewer_opens_a_video_with_the_afmio_plugin(sample, x_display):
         [sys.executable, "-c", VIEWER_SCRIPT, str(path), str(two_channels)],
         capture_output=True, text=True, env=env, timeout=300,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.returncode == 0, f"stdout: {out.stdout[-2000:]}\nstderr: {out.stderr[-3000:]}"
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["plugins"] == ["afmio"]
     assert seen["shape"] == [32, 200, 200]
