@@ -252,7 +252,8 @@ def test_blocked_plugins_are_not_loaded():
 def test_import_and_formats_stay_light():
     code = (
         "import sys, afmio; afmio.registry.formats();"
-        "heavy = [m for m in ('h5py', 'tifffile', 'matplotlib', 'PIL', 'av', 'zarr', 'dask') if m in sys.modules];"
+        "heavy = [m for m in ('h5py', 'tifffile', 'matplotlib', 'PIL', 'av', 'zarr', 'dask',"
+        " 'napari', 'npe2', 'qtpy', 'PyQt5', 'PyQt6', 'PySide6', 'vispy') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
