@@ -20,6 +20,7 @@ __all__ = [
     "PathNotFoundError",
     "PluginError",
     "ReadError",
+    "ResourceError",
     "TruncatedFileError",
     "UnsupportedFormatError",
     "WriteError",
@@ -75,6 +76,21 @@ class CorruptFileError(AfmioError, ValueError):
         self.path = str(path)
         self.detail = detail
         super().__init__(f"{self.path}: {detail}")
+
+
+class ResourceError(AfmioError, MemoryError):
+    """Reading would need more memory than is available (the file itself may be fine).
+
+    The message names the size and how to read the file lazily instead.
+    """
+
+    def __init__(self, path: str | PathLike[str], detail: str) -> None:
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {detail}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class TruncatedFileError(CorruptFileError):

@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import AfmioError, CorruptFileError, ReadError
 from afmio.frames import FrameSourceBase
@@ -73,6 +74,7 @@ from afmio.metadata import build_frame_metadata
 from afmio.stack import AFMImageStack
 
 from . import _h5chunks
+from ._h5limits import check_dataset
 from ._jpk_common import (
     MAX_DEFLATE_RATIO,
     ValueScale,
@@ -209,7 +211,9 @@ def _dataset(info: _Info, key: str, path: Path) -> tuple[Any, int]:
         )
     if ds.dtype.kind not in "iuf":
         raise CorruptFileError(path, f"{gname}/{dname} holds {ds.dtype}, not numbers")
-    return ds, (ds.shape[1] if ds.ndim == 2 else 1)
+    n = ds.shape[1] if ds.ndim == 2 else 1
+    check_dataset(path, ds, f"{gname}/{dname}", frames=n)  # before any per-frame metadata
+    return ds, n
 
 
 def _num(attrs: Any, name: str) -> float | None:
@@ -410,6 +414,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             raise CorruptFileError(
                 path, f"channel {plan.key!r} declares {n} frames of {h}x{w} but stores only {storage} bytes"
             )
+        if not lazy:
+            limits.check_memory(path, n * h * w * 4, f"channel {plan.key!r} ({n} frames of {h}x{w} float32)")
         source = _H5Frames(f, plan, path)
         data: Any = source if lazy else source.read_frames(0, n)
     except BaseException:

@@ -59,10 +59,12 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFileError
+from afmio import limits
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
 from . import _bundle, _h5chunks
+from ._h5limits import check_dataset, dataset_nbytes
 
 __all__ = ["H5FrameSource", "channels", "probe", "read", "sniff", "write"]
 
@@ -70,8 +72,6 @@ EXTRAS_ATTR = "afmio_json"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: Largest JSON dataset afmio reads.
 _MAX_TEXT_BYTES = 1 << 30
-#: gzip cannot expand more than ~1032:1; a dataset claiming more is refused.
-_MAX_EXPANSION = 1100
 
 
 def _h5py() -> Any:
@@ -143,12 +143,11 @@ def _attr_text(path: Path, value: Any, name: str) -> str:
     raise CorruptFileError(path, f"attribute {name!r} must be a string, got {type(value).__name__}")
 
 
-def _check_size(path: Path, ds: Any, name: str) -> None:
-    """Refuse a dataset whose declared size the file cannot hold."""
-    nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
-    limit = _MAX_EXPANSION * max(os.path.getsize(path), 1) + (1 << 20)
-    if nbytes > limit:
-        raise CorruptFileError(path, f"'/{name}' declares {nbytes} bytes, impossible for this file size")
+def _check_size(path: Path, ds: Any, name: str, *, eager: bool = True) -> None:
+    """Refuse a dataset whose declared size its stored bytes cannot hold (afmio.limits)."""
+    check_dataset(path, ds, f"'/{name}'", frames=int(ds.shape[0]) if name == "data" and ds.ndim == 3 else None)
+    if eager:
+        limits.check_memory(path, dataset_nbytes(ds), f"'/{name}'")
 
 
 def _read_block(path: Path, ds: Any, start: int, stop: int) -> np.ndarray:
@@ -208,6 +207,7 @@ def _header(path: Path, f: Any) -> dict[str, Any]:
     data = _dataset(path, f, "data")
     if data.ndim != 3:
         raise CorruptFileError(path, f"'/data' must be 3-D (n_frames, height, width), got shape {data.shape}")
+    _check_size(path, data, "data", eager=False)
     channel = _attr_text(path, _attr(path, f, "channel"), "channel")
     raw_pixel = _attr(path, f, "pixel_size_nm")
     if not isinstance(raw_pixel, (int, float, np.integer, np.floating)) or isinstance(raw_pixel, bool):
@@ -261,7 +261,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
         head = _header(path, f)
         select_channel(path, [head["channel"]], channel)
         ds = head["data"]
-        _check_size(path, ds, "data")
+        if not lazy:
+            _check_size(path, ds, "data")
         data: Any = H5FrameSource(path, f, ds) if lazy else _read_whole(path, ds)
         stack = _bundle.build_stack(
             path,

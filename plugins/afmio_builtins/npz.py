@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, ReadError, TruncatedFileError
 from afmio.frames import FrameSourceBase
@@ -88,8 +89,6 @@ EXTRAS_MEMBER = "afmio_json"
 _STRING_MEMBERS = ("channel", "frame_metadata_json", "provenance_json", "state_backups_json", EXTRAS_MEMBER)
 #: Largest string member afmio will read (a provenance log is far smaller).
 _MAX_TEXT_BYTES = 1 << 30
-#: zlib cannot expand more than ~1032:1; a larger claim is a lie or a bomb.
-_MAX_INFLATE_RATIO = 1100
 _CHUNK = 1 << 18  # ZipExtFile.read concatenates; small reads stay linear
 
 
@@ -110,13 +109,9 @@ class _Member:
             )
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise CorruptFileError(path, f"member {info.filename!r} is stored but its two sizes disagree")
-        if (
-            info.compress_type == zipfile.ZIP_DEFLATED
-            and info.file_size > _MAX_INFLATE_RATIO * info.compress_size + (1 << 20)
-        ):
-            raise CorruptFileError(
-                path, f"member {info.filename!r} claims {info.file_size} bytes from {info.compress_size}"
-            )
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            limits.check_declared(path, info.file_size, f"member {info.filename!r}",
+                                  on_disk=info.compress_size, codec="deflate")
 
     @contextmanager
     def open(self) -> Iterator[tuple[Any, np.dtype, tuple[int, ...], bool, int]]:
@@ -145,12 +140,7 @@ class _Member:
             header = self.info.file_size - body
         if len(shape) != 3 or fortran or dtype.hasobject:
             return None
-        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if body < needed:
-            raise TruncatedFileError(
-                self.path, f"member {self.info.filename!r} holds {body} bytes of data but its header "
-                f"describes {needed} ({shape}, {dtype})"
-            )
+        needed = self.check_body(dtype, shape, body)
         fh = open(self.path, "rb")  # noqa: SIM115 - owned by the frame source until close()
         try:
             start = self._payload_offset(fh) + header
@@ -193,19 +183,31 @@ class _Member:
         flat = np.frombuffer(member, dtype, count=count, offset=header)
         return flat.reshape(shape, order="F" if fortran else "C")
 
-    def read_array(self) -> np.ndarray:
+    def check_body(self, dtype: np.dtype, shape: tuple[int, ...], body: int) -> int:
+        """The bytes the header declares, refused when the member holds fewer (or too many frames)."""
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        needed = count * dtype.itemsize
+        if body < needed:
+            raise TruncatedFileError(
+                self.path,
+                f"member {self.info.filename!r} holds {body} bytes of data but its header "
+                f"describes {needed} ({shape}, {dtype})",
+            )
+        if shape:
+            limits.check_frame_count(self.path, int(shape[0]), f"member {self.info.filename!r}",
+                                     on_disk=self.info.compress_size)
+        return needed
+
+    def read_array(self, hint: str | None = limits.LAZY_HINT) -> np.ndarray:
         """The member as an array (string members decoded to a 0-d unicode/bytes array)."""
         with self.open() as (fh, dtype, shape, fortran, body):
             if dtype.hasobject:
                 return np.array(self._decode_object(fh, shape, body))
-            count = int(np.prod(shape, dtype=np.int64))
-            needed = count * dtype.itemsize
-            if body < needed:
-                raise TruncatedFileError(
-                    self.path,
-                    f"member {self.info.filename!r} holds {body} bytes of data but its header "
-                    f"describes {needed} ({shape}, {dtype})",
-                )
+            needed = self.check_body(dtype, shape, body)
+            count = needed // dtype.itemsize if dtype.itemsize else 0
+            limits.check_memory(self.path, needed, f"member {self.info.filename!r}", hint=hint)
             if self.info.compress_type == zipfile.ZIP_DEFLATED and not self.info.flag_bits & 0x1 and count:
                 header = self.info.file_size - body
                 return self._inflate_whole(header, dtype, shape, fortran)
@@ -248,7 +250,10 @@ class _Member:
         return item
 
     def read_scalar_header(self) -> tuple[np.dtype, tuple[int, ...]]:
-        with self.open() as (_fh, dtype, shape, _fortran, _body):
+        """The header's dtype and shape, checked against the member's size."""
+        with self.open() as (_fh, dtype, shape, _fortran, body):
+            if not dtype.hasobject:
+                self.check_body(dtype, shape, body)
             return dtype, shape
 
 
@@ -354,7 +359,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             if lazy:
                 data = members["data"].raw_source()
             if data is None:
-                data = members["data"].read_array()
+                hint = "'data' is ZIP-compressed: re-save it with compression='none' to read it lazily"
+                data = members["data"].read_array(hint=hint if lazy else limits.LAZY_HINT)
                 if data.ndim != 3:
                     raise CorruptFileError(
                         path, f"'data' must be 3-D (n_frames, height, width), got shape {data.shape}"

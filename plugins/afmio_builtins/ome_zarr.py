@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError
 from afmio.hookspecs import ProbeResult
@@ -40,7 +41,12 @@ from afmio.metadata import build_frame_metadata, make_json_safe
 from afmio.progress import progress
 from afmio.stack import AFMImageStack
 
-__all__ = ["probe", "read", "sniff", "write"]
+__all__ = ["MAX_METADATA_BYTES", "probe", "read", "sniff", "write"]
+
+#: Largest ``.zattrs``/``.zarray``/``.zgroup``/``zarr.json`` afmio parses (frame metadata of
+#: a long movie is a few tens of MB; a GB of JSON is a damaged or hostile store).
+MAX_METADATA_BYTES = 256 << 20
+_METADATA_NAMES = (".zattrs", ".zarray", ".zgroup", "zarr.json")
 
 NGFF_VERSION = "0.4"
 
@@ -78,6 +84,8 @@ def _open_store(path: Path, mode: Literal["r", "w"]) -> Any:
         return ZipStore(path, mode=mode)
     from zarr.storage import LocalStore
 
+    if mode == "r":
+        _check_metadata_files(path)
     return LocalStore(path, read_only=mode == "r")
 
 
@@ -96,6 +104,14 @@ def _check_zip_directory(path: Path) -> None:
     except Exception as exc:  # zipfile raises several types for damaged archives
         raise CorruptFileError(path, f"damaged zip archive: {type(exc).__name__}: {exc}") from exc
     for info in infos:
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            limits.check_declared(path, info.file_size, f"zip member {info.filename!r}",
+                                  on_disk=info.compress_size, codec="deflate")
+        if info.filename.rsplit("/", 1)[-1] in _METADATA_NAMES and info.file_size > MAX_METADATA_BYTES:
+            raise CorruptFileError(
+                path, f"zip member {info.filename!r} declares {info.file_size} bytes of JSON metadata "
+                f"(afmio reads at most {MAX_METADATA_BYTES})"
+            )
         if info.compress_size > size or info.header_offset + info.compress_size > size:
             raise CorruptFileError(
                 path, f"zip member {info.filename!r} claims {info.compress_size} bytes at offset "
@@ -103,6 +119,54 @@ def _check_zip_directory(path: Path) -> None:
             )
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise CorruptFileError(path, f"zip member {info.filename!r} is stored but its sizes disagree")
+
+
+def _check_metadata_files(path: Path) -> None:
+    """A directory store's JSON metadata files must be of a readable size."""
+    for name in _METADATA_NAMES:
+        for item in (path / name, path / "0" / name):
+            try:
+                size = item.stat().st_size
+            except OSError:
+                continue
+            if size > MAX_METADATA_BYTES:
+                raise CorruptFileError(path, f"{item.name} is {size} bytes (afmio reads at most {MAX_METADATA_BYTES})")
+
+
+def _store_bytes(path: Path) -> int:
+    """Bytes the store holds on disk (the zip file, or the folder's files)."""
+    if path.is_dir():
+        return limits.tree_size(path)
+    return path.stat().st_size
+
+
+def _codec(array: Any) -> str:
+    """The :data:`afmio.limits.MAX_RATIO` key of the array's codecs."""
+    try:
+        names = " ".join(type(c).__name__.lower() for c in (array.compressors or ()))
+    except Exception:  # an unreadable codec list: assume the most generous codec
+        return "zstd"
+    if not names:
+        return "none"
+    for key in ("blosc", "zstd", "lz4", "lzma", "bz2"):
+        if key in names:
+            return "zstd"
+    if "zlib" in names or "gzip" in names:
+        return "deflate"
+    return "zstd"
+
+
+def _check_array(path: Path, array: Any, on_disk: int) -> None:
+    """The array's declared shape (and one chunk) must fit in what the store holds."""
+    itemsize = np.dtype(array.dtype).itemsize
+    total = math.prod(int(d) for d in array.shape) * itemsize
+    chunk = math.prod(int(d) for d in (array.chunks or array.shape)) * itemsize
+    codec = _codec(array)
+    what = f"image array {tuple(int(d) for d in array.shape)} {array.dtype}"
+    limits.check_declared(path, total, what, on_disk=on_disk, codec=codec)
+    limits.check_declared(path, chunk, f"{what}, one chunk {tuple(array.chunks)}", on_disk=on_disk, codec=codec)
+    if array.ndim > 2:
+        limits.check_frame_count(path, int(array.shape[0]), what, on_disk=on_disk)
 
 
 def _close(store: Any) -> None:
@@ -338,6 +402,11 @@ def _open(path: Path) -> tuple[Any, Any, dict[str, Any]]:
     if array.ndim not in (2, 3, 4, 5):
         _close(store)
         raise CorruptFileError(path, f"image array has {array.ndim} dimensions; expected (t,) y, x")
+    try:
+        _check_array(path, array, _store_bytes(path))
+    except BaseException:
+        _close(store)
+        raise
     return store, array, {"image": image, "afmio": attrs.get("afmio") or {}, "root": root}
 
 
@@ -364,6 +433,9 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     store, array, meta = _open(path)
     source = _ZarrFrames(store, array, squeeze=array.ndim == 5, path=path)
     try:
+        if not lazy:
+            n, h, w = source.shape
+            limits.check_memory(path, n * h * w * source.dtype.itemsize, "the image array")
         stack = _build(path, source, meta, channel)
         if not lazy:
             _ = stack.data  # materialise, then release the store

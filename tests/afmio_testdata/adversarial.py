@@ -1,0 +1,352 @@
+"""Small files whose headers or compressed streams declare huge content (issues 20 and 22).
+
+Each builder writes one damaged input under ``folder`` and returns the path to load.
+None of them is larger than a few MB on disk; each declares 1 GiB or more. The
+robustness tests and ``tests/fuzz/adversarial.py`` load them in a subprocess under a
+2 GiB address-space cap and a 10 s limit (:func:`run_capped`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import afmio
+from afmio.synthetic import synthetic_stack
+
+__all__ = ["BUILDERS", "run_capped", "write_zip"]
+
+GIB = 1 << 30
+
+
+def _stack() -> afmio.AFMImageStack:
+    return synthetic_stack(3, 24, 32)
+
+
+def _deflate_zeros(n_bytes: int, prefix: bytes = b"", fill: bytes = b"\0", suffix: bytes = b"") -> tuple[bytes, int]:
+    """A raw deflate stream of ``prefix`` + ``n_bytes`` x ``fill`` + ``suffix`` and its CRC-32, built fast.
+
+    After a full flush the compressor's state is reset, so every further MiB of the same
+    byte compresses to the same block: compress one, repeat it.
+    """
+    mib = fill * (1 << 20)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = comp.compress(prefix) + comp.flush(zlib.Z_FULL_FLUSH)
+    n_mib, rest = divmod(n_bytes, 1 << 20)
+    body = b""
+    if n_mib:
+        first = comp.compress(mib) + comp.flush(zlib.Z_FULL_FLUSH)
+        block = comp.compress(mib) + comp.flush(zlib.Z_FULL_FLUSH)
+        body = first + block * (n_mib - 1)
+    tail = comp.compress(fill * rest + suffix) + comp.flush()
+    crc = zlib.crc32(prefix)
+    for _ in range(n_mib):
+        crc = zlib.crc32(mib, crc)
+    crc = zlib.crc32(fill * rest + suffix, crc)
+    return head + body + tail, crc
+
+
+def write_zip(path: Path, members: list[tuple[str, bytes, int, int, int]]) -> Path:
+    """A ZIP of ``(name, stored bytes, method, crc, uncompressed size)`` members, as given."""
+    out = io.BytesIO()
+    central = []
+    for name, data, method, crc, size in members:
+        offset = out.tell()
+        raw_name = name.encode()
+        out.write(struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size,
+                              len(raw_name), 0) + raw_name)
+        out.write(data)
+        central.append(struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc,
+                                   len(data), size, len(raw_name), 0, 0, 0, 0, 0, offset) + raw_name)
+    start = out.tell()
+    for entry in central:
+        out.write(entry)
+    out.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(central), len(central),
+                          out.tell() - start, start, 0))
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def _npz_members(path: Path) -> list[tuple[str, bytes, int, int, int]]:
+    with zipfile.ZipFile(path) as zf:
+        return [(i.filename, zf.read(i), 0, i.CRC, i.file_size) for i in zf.infolist()]
+
+
+def _npy_header(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def npz_deflate_bomb(folder: Path) -> Path:
+    """An NPZ whose ``data.npy`` is 1.5 GiB of zeros deflated to about 1.5 MB."""
+    seed = afmio.save(_stack(), folder / "seed.npz")
+    n = 3 * GIB // 2 // (1024 * 1024 * 4)
+    header = _npy_header((n, 1024, 1024))
+    body = n * 1024 * 1024 * 4
+    stream, crc = _deflate_zeros(body, prefix=header)
+    members = [m for m in _npz_members(seed) if m[0] != "data.npy"]
+    members.append(("data.npy", stream, 8, crc, len(header) + body))
+    seed.unlink()
+    return write_zip(folder / "bomb.npz", members)
+
+
+def npz_huge_shape(folder: Path) -> Path:
+    """An NPZ whose stored ``data.npy`` declares (2**31, 24, 32) over 3 frames of data."""
+    seed = afmio.save(_stack(), folder / "seed.npz")
+    members = []
+    for name, data, method, _crc, _size in _npz_members(seed):
+        if name == "data.npy":
+            body = data[len(data) - 3 * 24 * 32 * 4 :]
+            data = _npy_header((2**31, 24, 32)) + body
+        members.append((name, data, method, zlib.crc32(data), len(data)))
+    seed.unlink()
+    return write_zip(folder / "shape.npz", members)
+
+
+def _h5_replace_data(path: Path, make: Callable[[object], None]) -> Path:
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        del f["data"]
+        make(f)
+    return path
+
+
+def h5_huge_unallocated(folder: Path) -> Path:
+    """An HDF5 bundle whose ``/data`` is declared (2**31, 1, 1), chunked, nothing stored."""
+    path = afmio.save(_stack(), folder / "unalloc.h5")
+    return _h5_replace_data(path, lambda f: f.create_dataset("data", shape=(2**31, 1, 1), chunks=(1, 1, 1),
+                                                              dtype="f4"))
+
+
+def h5_chunk_bomb(folder: Path) -> Path:
+    """An HDF5 bundle whose one ``/data`` chunk is 1 GiB of zeros deflated twice (a few KB)."""
+    import h5py
+
+    path = afmio.save(_stack(), folder / "chunkbomb.h5")
+    shape = (1, 16384, 16384)
+
+    def make(f: object) -> None:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk(shape)
+        dcpl.set_deflate(9)
+        dcpl.set_deflate(9)
+        space = h5py.h5s.create_simple(shape)
+        dsid = h5py.h5d.create(f.id, b"data", h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)  # type: ignore[attr-defined]
+        once = zlib.compressobj(9)
+        inner = once.compress(b"\0" * GIB) + once.flush()
+        dsid.write_direct_chunk((0, 0, 0), zlib.compress(inner, 9))
+
+    return _h5_replace_data(path, make)
+
+
+def _h5jpk_replace(path: Path, n_frames: int, write: bool) -> Path:
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        names: list[str] = []
+        f.visit(lambda n: names.append(n) if isinstance(f[n], h5py.Dataset) and f[n].ndim == 2 else None)
+        old = f[names[0]]
+        attrs, pixels = dict(old.attrs), old.shape[0]
+        del f[names[0]]
+        chunk = (pixels, 1 << 16)
+        new = f.create_dataset(names[0], shape=(pixels, n_frames), dtype="i4", chunks=chunk, compression="gzip")
+        if write:
+            zero = zlib.compress(b"\0" * (pixels * chunk[1] * 4), 9)
+            for k in range(0, n_frames, chunk[1]):
+                new.id.write_direct_chunk((0, k), zero)
+        for key, value in attrs.items():
+            new.attrs[key] = value
+    return path
+
+
+def h5jpk_huge_height(folder: Path) -> Path:
+    """An ``.h5-jpk`` whose height dataset is declared 1.3 GB of gzip chunks of zeros (~1.3 MB)."""
+    from afmio_testdata.jpk_builder import H5JpkChannel, write_h5jpk
+
+    raw = np.zeros((3, 6, 8), np.int32)
+    path = write_h5jpk(folder / "big.h5-jpk", [H5JpkChannel("height", data=raw)])
+    return _h5jpk_replace(path, 1300 * (1 << 20) // (48 * 4), write=True)
+
+
+def h5jpk_unallocated(folder: Path) -> Path:
+    """An ``.h5-jpk`` whose height dataset declares 2**31 frames, nothing stored."""
+    from afmio_testdata.jpk_builder import H5JpkChannel, write_h5jpk
+
+    raw = np.zeros((3, 6, 8), np.int32)
+    path = write_h5jpk(folder / "unalloc.h5-jpk", [H5JpkChannel("height", data=raw)])
+    return _h5jpk_replace(path, 2**31, write=False)
+
+
+def zarr_huge_shape(folder: Path) -> Path:
+    """An OME-Zarr folder whose ``0/.zarray`` declares 999999999 frames of 3 stored."""
+    path = afmio.save(_stack(), folder / "shape.ome.zarr")
+    meta = json.loads((path / "0" / ".zarray").read_text())
+    meta["shape"] = [999_999_999, *meta["shape"][1:]]
+    (path / "0" / ".zarray").write_text(json.dumps(meta))
+    return path
+
+
+def zarr_huge_chunk(folder: Path) -> Path:
+    """An OME-Zarr folder whose ``0/.zarray`` declares one 1 GiB chunk."""
+    path = afmio.save(_stack(), folder / "chunk.ome.zarr")
+    meta = json.loads((path / "0" / ".zarray").read_text())
+    meta["shape"] = [1, 16384, 16384]
+    meta["chunks"] = [1, 16384, 16384]
+    (path / "0" / ".zarray").write_text(json.dumps(meta))
+    return path
+
+
+def zarr_zip_attrs_bomb(folder: Path) -> Path:
+    """An OME-Zarr zip whose ``.zattrs`` deflates to 1.2 GB of JSON whitespace."""
+    seed = afmio.save(_stack(), folder / "seed.ome.zarr.zip")
+    members = []
+    with zipfile.ZipFile(seed) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename == ".zattrs":
+                # leading whitespace keeps it valid JSON
+                stream, crc = _deflate_zeros(1200 << 20, fill=b" ", suffix=data)
+                members.append((info.filename, stream, 8, crc, (1200 << 20) + len(data)))
+            else:
+                members.append((info.filename, data, 0, info.CRC, info.file_size))
+    seed.unlink()
+    return write_zip(folder / "attrs.ome.zarr.zip", members)
+
+
+def zarr_zip_chunk_bomb(folder: Path) -> Path:
+    """An OME-Zarr zip whose image array is one 1 GiB chunk, ZIP-deflated zeros."""
+    seed = afmio.save(_stack(), folder / "seed.ome.zarr.zip", compression="none")
+    members = []
+    with zipfile.ZipFile(seed) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename == "0/.zarray":
+                meta = json.loads(data)
+                meta["shape"] = [1, 16384, 16384]
+                meta["chunks"] = [1, 16384, 16384]
+                data = json.dumps(meta).encode()
+            if info.filename.startswith("0/") and info.filename[2:].replace(".", "").isdigit():
+                if info.filename[2:].split(".")[0] != "0":
+                    continue
+                stream, crc = _deflate_zeros(GIB)
+                members.append((info.filename, stream, 8, crc, GIB))
+                continue
+            members.append((info.filename, data, 0, zlib.crc32(data), len(data)))
+    seed.unlink()
+    return write_zip(folder / "chunks.ome.zarr.zip", members)
+
+
+def ome_tiff_huge_sizes(folder: Path) -> Path:
+    """An OME-TIFF whose OME-XML says SizeT/SizeX/SizeY/SizeZ/SizeC = 999999999."""
+    import tifffile
+
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="float"'
+        ' SizeT="999999999" SizeX="999999999" SizeY="999999999" SizeZ="999999999" SizeC="999999999">'
+        '<Channel ID="Channel:0:0" SamplesPerPixel="1"/><TiffData/></Pixels></Image></OME>'
+    )
+    path = folder / "sizes.ome.tif"
+    tifffile.imwrite(path, np.zeros((3, 24, 32), np.float32), description=xml, metadata=None)
+    return path
+
+
+def jpk_tall_page(folder: Path) -> Path:
+    """A JPK folder whose second frame's channel page says ImageLength = 16777216."""
+    from afmio_testdata.jpk_builder import make_jpk_folder
+
+    paths = make_jpk_folder(folder / "tall", 2, shape=(6, 8))
+    data = bytearray(paths[1].read_bytes())
+    e = ">" if data[:2] == b"MM" else "<"
+    (ifd,) = struct.unpack(e + "I", data[4:8])
+    pages = 0
+    while ifd and ifd + 2 <= len(data):
+        (count,) = struct.unpack(e + "H", data[ifd : ifd + 2])
+        for k in range(count):
+            at = ifd + 2 + 12 * k
+            tag, typ = struct.unpack(e + "HH", data[at : at + 4])
+            if tag == 257 and pages >= 1:
+                if typ == 3:
+                    data[at + 8 : at + 10] = struct.pack(e + "H", 0)  # fallback below
+                    data[at + 2 : at + 4] = struct.pack(e + "H", 4)
+                data[at + 8 : at + 12] = struct.pack(e + "I", 16_777_216)
+        pages += 1
+        (ifd,) = struct.unpack(e + "I", data[ifd + 2 + 12 * count : ifd + 6 + 12 * count])
+    paths[1].write_bytes(bytes(data))
+    return paths[0].parent
+
+
+BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "npz-deflate-bomb": npz_deflate_bomb,
+    "npz-huge-shape": npz_huge_shape,
+    "h5-huge-unallocated": h5_huge_unallocated,
+    "h5-chunk-bomb": h5_chunk_bomb,
+    "h5jpk-huge-height": h5jpk_huge_height,
+    "h5jpk-unallocated": h5jpk_unallocated,
+    "zarr-huge-shape": zarr_huge_shape,
+    "zarr-huge-chunk": zarr_huge_chunk,
+    "zarr-zip-attrs-bomb": zarr_zip_attrs_bomb,
+    "zarr-zip-chunk-bomb": zarr_zip_chunk_bomb,
+    "ome-tiff-huge-sizes": ome_tiff_huge_sizes,
+    "jpk-tall-page": jpk_tall_page,
+}
+
+#: What a capped case runs: every public read entry point, lazy reads touching frame 0.
+_CASE = r"""
+import resource, signal, sys, json
+resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
+signal.alarm({seconds})
+import afmio
+path, results = sys.argv[1], {{}}
+def attempt(name, fn):
+    try:
+        fn()
+        results[name] = "ok"
+    except afmio.AfmioError as exc:
+        results[name] = "afmio:" + type(exc).__name__ + ":" + str(exc)[:300]
+    except BaseException as exc:
+        results[name] = "other:" + type(exc).__name__ + ":" + str(exc)[:300]
+def lazy():
+    with afmio.load(path, lazy=True) as s:
+        s.get_frame(0)
+attempt("probe", lambda: afmio.registry.probe(path))
+attempt("channels", lambda: afmio.registry.channels(path))
+attempt("load", lambda: afmio.load(path))
+attempt("lazy", lazy)
+import re
+with open("/proc/self/status") as fh:
+    peak = int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)) * 1024
+print(json.dumps({{"results": results, "peak_rss": peak}}))
+"""
+
+
+def run_capped(path: Path, *, cap: int = 2 * GIB, seconds: int = 10) -> dict[str, object]:
+    """Run probe/channels/load/lazy on ``path`` in a subprocess under ``cap`` bytes and ``seconds``.
+
+    Returns ``{"results": {entry: "ok" | "afmio:<Error>:..." | "other:<Error>:..."}, "peak_rss": bytes}``,
+    or ``{"hang": True}`` / ``{"crash": returncode, "stderr": ...}``.
+    """
+    code = _CASE.format(cap=cap, seconds=seconds)
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                              timeout=seconds + 20)
+    except subprocess.TimeoutExpired:
+        return {"hang": True}
+    if done.returncode == -14:  # SIGALRM: past the time limit
+        return {"hang": True}
+    if done.returncode != 0 or not done.stdout.strip():
+        return {"crash": done.returncode, "stderr": done.stderr[-2000:]}
+    out: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    out["stderr"] = done.stderr
+    return out
