@@ -381,7 +381,7 @@ def test_compressed_page_with_a_lying_size_is_refused_before_decoding(tmp_path):
         for offset, dtype in fields:  # 60000 x 60000 int32: 14 GB from a few hundred bytes
             fh.seek(offset)
             fh.write(struct.pack(">H" if dtype == 3 else ">I", 60000))
-    with pytest.raises(CorruptFileError, match="declares 14400000000 bytes of pixels"):
+    with pytest.raises(CorruptFileError, match="declares 14400000000 bytes"):
         afmio.load(path, lazy=True)
 
 
@@ -547,3 +547,14 @@ def test_a_stated_zone_id_resolves_its_abbreviation():
     # A stated zone that does not use the label is not trusted over the label.
     when, known = parse_jpk_date("2025-05-20 17:48:42.479 CEST", zone_id="Europe/London")
     assert known and when.utcoffset() == timedelta(hours=2)
+
+
+def test_raw_page_declaring_more_rows_than_it_stores_is_refused_before_allocating(tmp_path):
+    # issue 22: ImageLength 16777216 on a 6x8 raw page sized a 512 MiB np.empty
+    from afmio_testdata.adversarial import jpk_tall_page
+
+    folder = jpk_tall_page(tmp_path)
+    tall = sorted(folder.glob("*.jpk"))[1]
+    for fn in (afmio.load, afmio.registry.probe):
+        with pytest.raises(CorruptFileError, match=r"page 1 \(16777216x8 pixels\) declares 536870912 bytes"):
+            fn(tall)

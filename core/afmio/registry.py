@@ -28,9 +28,12 @@ from .errors import (
     PathNotFoundError,
     PluginError,
     ReadError,
+    ResourceError,
     UnsupportedFormatError,
 )
 from .hookspecs import DriverSpec, ProbeResult
+from .liblogs import captured_library_logs
+from .limits import LAZY_HINT
 from .naming import export_stem
 from .resolution import Resolution, find_by_name, resolve_read, resolve_write
 from .stack import AFMImageStack
@@ -259,7 +262,8 @@ class Registry:
         fn = driver.function(role)
         _check_options(driver, role, fn, kwargs)
         try:
-            return fn(*args, **kwargs)
+            with captured_library_logs(path):
+                return fn(*args, **kwargs)
         except AfmioError:
             raise
         except FileNotFoundError as exc:
@@ -270,8 +274,9 @@ class Registry:
             if role == "write":
                 raise
             raise ReadError(path, f"{type(exc).__name__}: {exc}") from exc
-        except MemoryError:
-            raise
+        except MemoryError as exc:  # a driver that did not check first (afmio.limits)
+            raise ResourceError(path, f"driver {driver.name!r} ran out of memory ({exc or 'MemoryError'}); "
+                                f"{LAZY_HINT}") from exc
         except (TypeError, ValueError) as exc:
             if role == "write":
                 raise

@@ -74,12 +74,12 @@ from typing import Any
 
 import numpy as np
 
+from afmio import limits
 from afmio.errors import AfmioError, CorruptFileError, TruncatedFileError
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, FrameTiming, ImageInfo
 
 from ._jpk_common import (
     INTERLACE_KEY,
-    MAX_DEFLATE_RATIO,
     ValueScale,
     as_bool,
     channel_key,
@@ -219,16 +219,24 @@ class _Tags:
         return None if tag is None else tag.value
 
 
+#: TIFF compression tag values -> afmio.limits codec keys.
+_TIFF_CODECS = {1: "none", 5: "lzw", 8: "deflate", 32946: "deflate", 32773: "packbits", 7: "jpeg"}
+
+
 def _segments(page: Any, path: Path, nbytes: int, file_size: int) -> list[tuple[int, int]]:
     """Byte runs of an uncompressed strip page, or [] when tifffile must decode it."""
     offsets, counts = page.dataoffsets, page.databytecounts
-    if int(page.compression) != 1 or page.is_tiled or getattr(page, "samplesperpixel", 1) != 1:
-        # tifffile decodes it; refuse a shape the stored bytes cannot hold before it allocates
-        if nbytes > MAX_DEFLATE_RATIO * sum(counts) + (1 << 20):
-            raise CorruptFileError(
-                path, f"page {page.index} declares {nbytes} bytes of pixels but stores only {sum(counts)}"
-            )
-        return []
+    # Every page's declared size is checked against the bytes it stores before anything
+    # is allocated (afmio.limits): raw pages must store them all, compressed ones within
+    # their codec's ratio.
+    compression = int(page.compression)
+    codec = _TIFF_CODECS.get(compression, "unknown")
+    limits.check_declared(path, nbytes, f"page {page.index} ({'x'.join(str(d) for d in page.shape)} pixels)",
+                          on_disk=int(sum(counts)), codec=codec)
+    if codec == "none" and int(sum(counts)) < nbytes:
+        raise TruncatedFileError(path, f"page {page.index} stores {sum(counts)} of its {nbytes} bytes of pixels")
+    if compression != 1 or page.is_tiled or getattr(page, "samplesperpixel", 1) != 1:
+        return []  # tifffile decodes it
     if len(offsets) != len(counts) or sum(counts) != nbytes:
         return []
     runs: list[tuple[int, int]] = []

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import (
     CorruptFileError,
@@ -152,10 +154,41 @@ def _check_extents(path: Path, series: list[Any], nbytes: int) -> None:
                 )
 
 
+_PIXELS_RE = re.compile(r"<(?:\w+:)?Pixels\b([^>]*)>")
+_SIZE_RE = re.compile(r'\b(Size[XYZCT])\s*=\s*"\s*(\d+)\s*"')
+_TYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "float": 4,
+               "double": 8, "complex": 8, "double-complex": 16, "bit": 1}
+
+
+def _check_ome_sizes(path: Path, tif: Any) -> None:
+    """Refuse OME-XML sizes the file cannot hold, before tifffile builds series from them.
+
+    tifffile sizes its page lists and shapes from ``SizeT x SizeZ x SizeC`` and
+    ``SizeX x SizeY``; a damaged ``999999999`` would make it allocate gigabytes.
+    """
+    try:
+        text = tif.pages.first.description if tif.is_ome else ""
+    except Exception:  # no readable first page: tifffile reports it later
+        return
+    size = path.stat().st_size
+    compression = getattr(tif.pages.first, "compression", 1)
+    codec = "none" if compression == 1 else "deflate" if compression in (8, 32946) else "lzw"
+    for match in _PIXELS_RE.finditer(text or ""):
+        attrs = dict(_SIZE_RE.findall(match.group(1)))
+        dims = {k: int(attrs.get(k, "1")) for k in ("SizeX", "SizeY", "SizeZ", "SizeC", "SizeT")}
+        kind = re.search(r'\bType\s*=\s*"([^"]*)"', match.group(1))
+        itemsize = _TYPE_BYTES.get(kind.group(1).lower() if kind else "", 8)
+        planes = dims["SizeZ"] * dims["SizeC"] * dims["SizeT"]
+        what = "OME-XML Pixels " + " ".join(f"{k}={v}" for k, v in dims.items())
+        limits.check_frame_count(path, planes, what, on_disk=size)
+        limits.check_declared(path, planes * dims["SizeX"] * dims["SizeY"] * itemsize, what, on_disk=size,
+                              codec=codec)
+
+
 def _open(path: Path) -> Any:
     tifffile = _tifffile()
     try:
-        return tifffile.TiffFile(path)
+        tif = tifffile.TiffFile(path)
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except Exception as exc:  # TiffFileError, struct.error, ValueError on damaged headers
@@ -163,6 +196,12 @@ def _open(path: Path) -> Any:
         if size < 16:
             raise TruncatedFileError(path, f"only {size} bytes; not a complete TIFF file") from None
         raise CorruptFileError(path, f"not a readable TIFF file: {exc}") from None
+    try:
+        _check_ome_sizes(path, tif)
+    except BaseException:
+        tif.close()
+        raise
+    return tif
 
 
 def _tag_value(page: Any, code: int) -> Any:

@@ -143,8 +143,12 @@ def h5_chunk_bomb(folder: Path) -> Path:
         dcpl.set_deflate(9)
         space = h5py.h5s.create_simple(shape)
         dsid = h5py.h5d.create(f.id, b"data", h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)  # type: ignore[attr-defined]
-        once = zlib.compressobj(9)
-        inner = once.compress(b"\0" * GIB) + once.flush()
+        raw, _crc = _deflate_zeros(GIB)
+        adler = 1
+        mib = bytes(1 << 20)
+        for _ in range(GIB >> 20):
+            adler = zlib.adler32(mib, adler)
+        inner = b"\x78\xda" + raw + struct.pack(">I", adler)
         dsid.write_direct_chunk((0, 0, 0), zlib.compress(inner, 9))
 
     return _h5_replace_data(path, make)
@@ -247,18 +251,24 @@ def zarr_zip_chunk_bomb(folder: Path) -> Path:
     return write_zip(folder / "chunks.ome.zarr.zip", members)
 
 
-def ome_tiff_huge_sizes(folder: Path) -> Path:
-    """An OME-TIFF whose OME-XML says SizeT/SizeX/SizeY/SizeZ/SizeC = 999999999."""
+def ome_tiff_huge_sizes(folder: Path, keys: tuple[str, ...] = ("SizeT",)) -> Path:
+    """An afmio OME-TIFF whose OME-XML says ``SizeT`` (or other ``keys``) = 999999999, edited in place."""
+    import re
+
     import tifffile
 
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
-        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="float"'
-        ' SizeT="999999999" SizeX="999999999" SizeY="999999999" SizeZ="999999999" SizeC="999999999">'
-        '<Channel ID="Channel:0:0" SamplesPerPixel="1"/><TiffData/></Pixels></Image></OME>'
-    )
-    path = folder / "sizes.ome.tif"
-    tifffile.imwrite(path, np.zeros((3, 24, 32), np.float32), description=xml, metadata=None)
+    seed = afmio.save(_stack(), folder / "seed.ome.tif")
+    with tifffile.TiffFile(seed) as tif:
+        xml = tif.pages.first.description
+    old = xml.encode("utf-8")
+    text = re.sub(r' UUID="[^"]*"', "", xml)
+    for key in keys:
+        text = re.sub(key + r'="\d+"', key + '="999999999"', text)
+    new = text.encode("utf-8")
+    new = new.replace(b"><Image", b" " * (len(old) - len(new)) + b"><Image", 1)
+    path = folder / ("-".join(keys) + ".ome.tif")
+    path.write_bytes(seed.read_bytes().replace(old, new))
+    seed.unlink()
     return path
 
 
@@ -299,54 +309,76 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "zarr-zip-attrs-bomb": zarr_zip_attrs_bomb,
     "zarr-zip-chunk-bomb": zarr_zip_chunk_bomb,
     "ome-tiff-huge-sizes": ome_tiff_huge_sizes,
+    "ome-tiff-huge-sizec": lambda folder: ome_tiff_huge_sizes(folder, ("SizeC",)),
+    "ome-tiff-huge-sizez": lambda folder: ome_tiff_huge_sizes(folder, ("SizeZ",)),
+    "jpk-tall-page-file": lambda folder: sorted(jpk_tall_page(folder).glob("*.jpk"))[1],
     "jpk-tall-page": jpk_tall_page,
 }
 
-#: What a capped case runs: every public read entry point, lazy reads touching frame 0.
+#: What a capped run does per path: every public read entry point, lazy reads touching frame 0.
 _CASE = r"""
-import resource, signal, sys, json
+import json, re, resource, signal, sys
 resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
-signal.alarm({seconds})
 import afmio
-path, results = sys.argv[1], {{}}
-def attempt(name, fn):
-    try:
-        fn()
-        results[name] = "ok"
-    except afmio.AfmioError as exc:
-        results[name] = "afmio:" + type(exc).__name__ + ":" + str(exc)[:300]
-    except BaseException as exc:
-        results[name] = "other:" + type(exc).__name__ + ":" + str(exc)[:300]
-def lazy():
+
+class Hang(BaseException):
+    pass
+
+def on_alarm(signum, frame):
+    raise Hang()
+
+signal.signal(signal.SIGALRM, on_alarm)
+
+def peak():
+    with open("/proc/self/status") as fh:
+        return int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)) * 1024
+
+def lazy(path):
     with afmio.load(path, lazy=True) as s:
-        s.get_frame(0)
-attempt("probe", lambda: afmio.registry.probe(path))
-attempt("channels", lambda: afmio.registry.channels(path))
-attempt("load", lambda: afmio.load(path))
-attempt("lazy", lazy)
-import re
-with open("/proc/self/status") as fh:
-    peak = int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)) * 1024
-print(json.dumps({{"results": results, "peak_rss": peak}}))
+        if s.n_frames:
+            s.get_frame(0)
+
+for path in sys.argv[1:]:
+    results = {{}}
+    signal.alarm({seconds})
+    try:
+        for name, fn in (("probe", afmio.registry.probe), ("channels", afmio.registry.channels),
+                         ("load", afmio.load), ("lazy", lazy)):
+            try:
+                fn(path)
+                results[name] = "ok"
+            except afmio.AfmioError as exc:
+                results[name] = "afmio:" + type(exc).__name__ + ":" + str(exc)[:300]
+            except Hang:
+                raise
+            except BaseException as exc:
+                results[name] = "other:" + type(exc).__name__ + ":" + str(exc)[:300]
+    except Hang:
+        results["hang"] = "hang"
+    signal.alarm(0)
+    print(json.dumps({{"path": path, "results": results, "peak_rss": peak()}}), flush=True)
 """
 
 
-def run_capped(path: Path, *, cap: int = 2 * GIB, seconds: int = 10) -> dict[str, object]:
-    """Run probe/channels/load/lazy on ``path`` in a subprocess under ``cap`` bytes and ``seconds``.
+def run_capped(paths: list[Path] | Path, *, cap: int = 2 * GIB, seconds: int = 10) -> list[dict[str, object]]:
+    """Run probe/channels/load/lazy on each path in one subprocess under ``cap`` bytes, ``seconds`` per path.
 
-    Returns ``{"results": {entry: "ok" | "afmio:<Error>:..." | "other:<Error>:..."}, "peak_rss": bytes}``,
-    or ``{"hang": True}`` / ``{"crash": returncode, "stderr": ...}``.
+    Returns one ``{"path", "results": {entry: "ok" | "afmio:<Error>:..." | "other:<Error>:..."}, "peak_rss"}``
+    per path (``results["hang"]`` when the time ran out); a path after a crash gets ``{"crash": stderr}``.
+    ``peak_rss`` is the subprocess's peak so far (monotonic over the run).
     """
+    paths = [paths] if isinstance(paths, Path) else list(paths)
     code = _CASE.format(cap=cap, seconds=seconds)
     try:
-        done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                              timeout=seconds + 20)
-    except subprocess.TimeoutExpired:
-        return {"hang": True}
-    if done.returncode == -14:  # SIGALRM: past the time limit
-        return {"hang": True}
-    if done.returncode != 0 or not done.stdout.strip():
-        return {"crash": done.returncode, "stderr": done.stderr[-2000:]}
-    out: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    out["stderr"] = done.stderr
+        done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True,
+                              timeout=(seconds + 5) * len(paths) + 30)
+        stdout, stderr = done.stdout, done.stderr
+    except subprocess.TimeoutExpired as exc:
+        stdout = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        stderr = "timed out"
+    out = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    for path in paths[len(out):]:
+        out.append({"path": str(path), "crash": stderr[-2000:]})
+    for item in out:
+        item["stderr"] = stderr
     return out
