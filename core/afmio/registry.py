@@ -30,11 +30,12 @@ from .errors import (
     ReadError,
     ResourceError,
     UnsupportedFormatError,
+    WriteError,
 )
 from .hookspecs import DriverSpec, ProbeResult
 from .liblogs import captured_library_logs
 from .limits import LAZY_HINT
-from .naming import export_stem
+from .naming import export_stem, is_safe_layer_name, safe_layer_name
 from .resolution import Resolution, find_by_name, resolve_read, resolve_write
 from .stack import AFMImageStack
 
@@ -269,6 +270,8 @@ class Registry:
         except FileNotFoundError as exc:
             raise PathNotFoundError(getattr(exc, "filename", None) or path) from exc
         except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            if role == "write":  # atomic_output reports it as a WriteError naming the target
+                raise
             raise ReadError(path, exc.strerror or str(exc)) from exc
         except OSError as exc:
             if role == "write":
@@ -310,7 +313,7 @@ class Registry:
         **options
             Driver-specific options (e.g. ``allow_truncated=True`` for ASD).
         """
-        p = Path(os.fspath(path))
+        p = _input_path(path)
         res = self.resolve(p, format)
         driver = res.driver
         kwargs: dict[str, Any] = dict(options)
@@ -330,6 +333,9 @@ class Registry:
         }
         if lazy and not driver.spec.lazy:
             source["note"] = f"driver {driver.name!r} cannot read lazily; loaded eagerly"
+        renamed = _escape_layer_names(stack)
+        if renamed:
+            source["renamed_layers"] = renamed
         previous = stack.provenance.get("source")
         if isinstance(previous, dict) and previous:
             source["previous"] = previous
@@ -338,7 +344,7 @@ class Registry:
 
     def probe(self, path: PathLike, format: str | None = None) -> ProbeResult:
         """Header-only facts about a file (falls back to a lazy load for drivers without probe)."""
-        p = Path(os.fspath(path))
+        p = _input_path(path)
         res = self.resolve(p, format)
         if res.driver.can("probe"):
             return self._call(res.driver, "probe", p, p)
@@ -357,7 +363,7 @@ class Registry:
 
     def channels(self, path: PathLike, format: str | None = None) -> list[str]:
         """Channel names of a file, as the file spells them."""
-        p = Path(os.fspath(path))
+        p = _input_path(path)
         res = self.resolve(p, format)
         if res.driver.can("channels"):
             return list(self._call(res.driver, "channels", p, p))
@@ -399,6 +405,7 @@ class Registry:
             raise TypeError(f"save() needs an AFMImageStack, got {type(stack).__name__}")
         target = Path(os.fspath(path))
         driver = self.resolve(target, format, mode="write").driver
+        _require_safe_layer_names(stack, target)
         source = stack.raw_view() if raw else stack
         suffix = full_suffix(target, driver.spec.extensions)
         if _accepts(driver.function("write"), "target"):
@@ -406,6 +413,8 @@ class Registry:
         # A folder driver writes a folder, except to a name that is one of its member files
         # (``scan.gwy`` for a frame-per-file format): that is a single-file output.
         folder = driver.spec.kind == "folder" and not driver.member_match(target.name)
+        if overwrite and target.is_dir() and not target.is_symlink():
+            _require_own_folder(driver, target)
         with atomic_output(target, suffix, overwrite=overwrite, folder=folder) as tmp:
             self._call(driver, "write", target, source, tmp, **options)
         return target
@@ -440,6 +449,77 @@ class Registry:
                 self.save(stack, out_dir / f"{stem}{ext}", format=d.name, overwrite=overwrite, raw=raw, **accepted)
             )
         return written
+
+
+def _escape_layer_names(stack: AFMImageStack) -> dict[str, str]:
+    """Escape unsafe processed-layer and mask names read from a file (afmio.naming); old -> new."""
+    renamed: dict[str, str] = {}
+    for layers in (stack.processed, stack.masks):
+        for key in [k for k in layers if not is_safe_layer_name(k)]:
+            new = safe_layer_name(str(key))
+            while new in layers:
+                new += "_"
+            layers[new] = layers.pop(key)
+            renamed[str(key)] = new
+    return renamed
+
+
+def _require_safe_layer_names(stack: AFMImageStack, target: Path) -> None:
+    """Every writer stores layer names as member/group/array names: refuse unsafe ones up front."""
+    for kind, layers in (("processed layer", stack.processed), ("mask", stack.masks)):
+        for key in layers:
+            if not is_safe_layer_name(key):
+                raise WriteError(
+                    target, f"{kind} name {key!r} is not a safe name (docs/conventions.md, 'Layer names'); "
+                    f"rename it, e.g. to {safe_layer_name(str(key))!r} (afmio.naming.safe_layer_name)"
+                )
+
+
+def _input_path(path: Any) -> Path:
+    """``path`` as a Path, or a clear error for what is not a path (file content, a handle...)."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise UnsupportedFormatError(
+            f"afmio reads a path to a file or folder, not {len(path)} bytes of content; "
+            "write them to a file and load that"
+        )
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise UnsupportedFormatError(
+            f"afmio reads a path to a file or folder, not a {type(path).__name__}"
+        ) from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return Path(text)
+
+
+def _require_own_folder(driver: Driver, target: Path) -> None:
+    """Refuse to replace a folder that is not recognisably ``driver``'s output, even with overwrite.
+
+    ``overwrite=True`` replaces what afmio wrote; a folder of someone's other files
+    (a results folder that happens to share the name) is never deleted. Recognised: an
+    empty folder, a folder the driver's ``sniff`` claims, or one holding only files that
+    match the driver's member patterns (``*.png`` for a PNG sequence).
+    """
+    try:
+        entries = list(target.iterdir())
+    except OSError as exc:
+        raise WriteError(target, f"cannot inspect the existing folder: {exc.strerror or exc}") from exc
+    if not entries:
+        return
+    if driver.spec.kind == "folder" and driver.can("sniff"):
+        try:
+            if driver.function("sniff")(target) is True:
+                return
+        except Exception:  # an unreadable folder is not recognisably ours
+            pass
+    patterns = driver.spec.member_patterns
+    if patterns and all(e.is_file() and not e.is_symlink() and driver.member_match(e.name) for e in entries):
+        return
+    raise WriteError(
+        target, f"is an existing folder that is not {driver.name!r} output afmio can recognise; refusing to "
+        "replace its contents even with overwrite=True (remove it yourself or choose another name)"
+    )
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,8 +184,32 @@ def _resolve_file(drivers: Sequence[Driver], path: Path) -> Resolution:
     )
 
 
+def _kind_of_special(path: Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a broken symbolic link" if os.path.islink(path) else None
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    for test, kind in kinds:
+        if test(mode):
+            return kind
+    return None
+
+
+def _require_file_or_folder(path: Path) -> None:
+    kind = _kind_of_special(path)
+    if kind is not None:
+        link = f" (a symbolic link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise UnsupportedFormatError(
+            f"{path}{link} is {kind}, not a regular file or folder; afmio reads files and folders", path=path
+        )
+
+
 def resolve_read(drivers: Sequence[Driver], path: Path, fmt: str | None = None) -> Resolution:
     """Choose the driver that reads ``path`` (see the module docstring for the rules)."""
+    _require_file_or_folder(path)
     if fmt:
         res = find_by_name(drivers, fmt, "read")
         if not path.exists():
