@@ -172,3 +172,54 @@ def test_a_character_device_is_said_to_be_one(tmp_path):
         afmio.load(link)
     with pytest.raises(AfmioError):
         afmio.registry.probe(link)
+
+
+# ------------------------------------------------------------------ lazy stacks after close()
+def _lazy_inputs(tmp_path):
+    from afmio_testdata.asd_writer import write_asd
+    from afmio_testdata.jpk_builder import H5JpkChannel, write_h5jpk
+
+    paths = [afmio.save(_stack(), tmp_path / f"s{ext}") for ext in (".npz", ".h5", ".ome.tif", ".ome.zarr")]
+    frames = {"TP": np.arange(3 * 8 * 10, dtype=np.int16).reshape(3, 8, 10)}
+    write_asd(tmp_path / "v1.asd", frames, version=1)
+    paths.append(tmp_path / "v1.asd")
+    paths.append(write_h5jpk(tmp_path / "m.h5-jpk", [H5JpkChannel("height", data=np.zeros((3, 6, 8), np.int32))]))
+    return paths
+
+
+def test_every_lazy_source_gives_the_same_afmio_error_after_close(tmp_path):
+    from afmio.errors import ReadError
+
+    for path in _lazy_inputs(tmp_path):
+        stack = afmio.load(path, lazy=True)
+        assert stack.is_lazy, path
+        stack.close()
+        for read in (lambda s: s.get_frame(0), lambda s: s.data, lambda s: next(s.iter_frames())):
+            with pytest.raises(ReadError, match="the lazy stack was closed; load the file again") as info:
+                read(stack)
+            assert str(path) in str(info.value)
+
+
+# ------------------------------------------------------------------ truncation
+def test_info_on_a_cut_asd_says_truncated_and_allow_truncated_loads_the_rest(tmp_path, capsys):
+    from afmio_testdata.asd_writer import write_asd
+
+    from afmio.cli import main
+
+    frames = {"TP": np.arange(5 * 8 * 10, dtype=np.int16).reshape(5, 8, 10)}
+    layout = write_asd(tmp_path / "v1.asd", frames, version=1)
+    cut = tmp_path / "cut.asd"
+    cut.write_bytes((tmp_path / "v1.asd").read_bytes()[: layout.frame_offset(0, 3) + 5])
+    probe = afmio.registry.probe(cut)
+    assert probe.n_frames == 3
+    assert probe.acquisition["declared_frames"] == 5
+    assert "declares 5 frames but the file ends after 3 complete" in probe.acquisition["truncated"]
+    assert main(["info", str(cut)]) == 0
+    out = capsys.readouterr().out
+    assert "3 x 8 x 10" in out and "TRUNCATED" in out and "--allow-truncated" in out
+    assert main(["convert", str(cut), str(tmp_path / "out.npz")]) == 1
+    assert "allow_truncated=True" in capsys.readouterr().err
+    assert main(["convert", "--allow-truncated", str(cut), str(tmp_path / "out.npz")]) == 0
+    np.testing.assert_array_equal(afmio.load(tmp_path / "out.npz").data,
+                                  afmio.load(tmp_path / "v1.asd").data[:3])
+    assert main(["info", "--allow-truncated", "--channel", "TP", str(cut)]) == 0

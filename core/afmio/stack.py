@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ReadError
 from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource
 from .metadata import normalize_timestamps
 
@@ -151,8 +152,8 @@ class AFMImageStack:
     def data(self) -> np.ndarray:
         """The whole stack as an array. On a lazy stack this reads every frame once."""
         if self._array is None:
-            assert self._source is not None
-            self._array = self._source.read_frames(0, self._source.shape[0])
+            source = self._open_source()
+            self._array = source.read_frames(0, source.shape[0])
         return self._array
 
     @data.setter
@@ -211,8 +212,7 @@ class AFMImageStack:
         index %= n
         if self._array is not None:
             return self._array[index]
-        assert self._source is not None
-        return self._source.read_frame(index)
+        return self._open_source().read_frame(index)
 
     def get_frames(self) -> np.ndarray:
         """Return the whole stack (same as ``.data``)."""
@@ -231,8 +231,7 @@ class AFMImageStack:
             if self._array is not None:
                 chunk = self._array[start:stop]
             else:
-                assert self._source is not None
-                chunk = self._source.read_frames(start, stop)
+                chunk = self._open_source().read_frames(start, stop)
             if block == 1:
                 yield chunk[0]
             else:
@@ -340,9 +339,19 @@ class AFMImageStack:
         return any(key != "raw" for key in self.processed)
 
     # ------------------------------------------------------------------ lifetime
+    def _open_source(self) -> FrameSource:
+        """The frame source, or the one afmio error every format gives for use after close()."""
+        if self._source is None or getattr(self, "_closed", False):
+            raise ReadError(
+                str(self.file_path or "<stack>"),
+                "the lazy stack was closed; load the file again to read frames",
+            )
+        return self._source
+
     def close(self) -> None:
         """Close the file behind a lazy stack (a no-op for in-memory stacks)."""
         if self._source is not None:
+            self._closed = True
             self._source.close()
 
     def __enter__(self) -> AFMImageStack:

@@ -451,8 +451,16 @@ def probe(path: Path) -> ProbeResult:
     # A header promising more than the file holds gets no frame-time list (it could be huge).
     size_ok = header.file_size >= header.expected_size
     acq["asd_file_size_ok"] = size_ok
+    n_frames = header.n_frames
+    if not size_ok:  # say so, and count only the frames the file really holds
+        n_frames = header.complete_frames(names.index(default))
+        acq["truncated"] = (
+            f"the header declares {header.n_frames} frames but the file ends after {n_frames} complete "
+            f"{default} frames ({header.file_size} of {header.expected_size} bytes)"
+        )
+        acq["declared_frames"] = header.n_frames
     return ProbeResult(
-        n_frames=header.n_frames,
+        n_frames=n_frames,
         frame_shape=(header.y_pixels, header.x_pixels),
         channels=names,
         default_channel=default,

@@ -159,7 +159,7 @@ def _read_block(path: Path, ds: Any, start: int, stop: int) -> np.ndarray:
             ds.read_direct(out, np.s_[start:stop])
     except ValueError as exc:
         raise CorruptFileError(path, f"'{ds.name}' frames {start}:{stop} are damaged: {exc}") from None
-    except (OSError, RuntimeError, KeyError) as exc:
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
         raise CorruptFileError(path, f"'{ds.name}' frames {start}:{stop} cannot be read: {exc}") from None
     return out
 

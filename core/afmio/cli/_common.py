@@ -370,3 +370,30 @@ def output_stem(path: Path) -> str:
     known = tuple(e for info in registry().formats() for e in info.extensions)
     suffix = full_suffix(path, known)
     return path.name[: len(path.name) - len(suffix)] if suffix else path.name
+
+
+def add_read_arguments(p: argparse.ArgumentParser) -> None:
+    """Options every load-using command shares (``--allow-truncated``)."""
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="load the complete frames of a truncated file (drivers that support it, "
+                        "e.g. asd, spm) instead of refusing it")
+
+
+def read_options(args: argparse.Namespace, reg: Any, path: Path, fmt: str | None) -> dict[str, Any]:
+    """Load options from the command line that ``path``'s driver accepts."""
+    if not getattr(args, "allow_truncated", False):
+        return {}
+    import inspect
+
+    driver = reg.resolve(path, fmt).driver
+    try:
+        params = inspect.signature(driver.function("read")).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "allow_truncated" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {"allow_truncated": True}
+    import warnings
+
+    warnings.warn(f"{path}: driver {driver.name!r} has no allow_truncated option; --allow-truncated ignored",
+                  UserWarning, stacklevel=2)
+    return {}

@@ -16,10 +16,12 @@ from ._common import (
     HelpFormatter,
     Input,
     UsageError,
+    add_read_arguments,
     expand_inputs,
     frame_progress,
     output_stem,
     prepare_output,
+    read_options,
     registry,
 )
 from ._options import add_output_options, add_picture_options, picture_options, unaccepted_flags
@@ -102,7 +104,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             raise UsageError(f"{src} and {planned[target]} would both be written to {target}")
         planned[target] = src
         with (
-            reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack,
+            reg.load(src, channel=args.channel, format=args.input_format, lazy=True,
+                     **read_options(args, reg, src, args.input_format)) as stack,
             frame_progress(stack, src.name) as counted,
         ):
             written = reg.save(counted, target, format=driver.name, overwrite=args.overwrite, raw=args.raw,
@@ -133,7 +136,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(f"{src} and {stems[stem]} would both be exported as {stem!r}")
         stems[stem] = src
         written: list[Path] = []
-        with reg.load(src, channel=args.channel, format=args.input_format, lazy=True) as stack:
+        with reg.load(src, channel=args.channel, format=args.input_format, lazy=True,
+                     **read_options(args, reg, src, args.input_format)) as stack:
             for driver in drivers:  # one pass (and one progress bar) per format
                 with frame_progress(stack, f"{src.name} -> {driver.name}") as counted:
                     written += reg.export(counted, args.out, stem, [driver.name], raw=args.raw,
@@ -166,6 +170,7 @@ def register(sub: Any) -> None:
     p.add_argument("--channel", help="channel to read (default: the height trace)")
     p.add_argument("--raw", action="store_true", help="write the raw snapshot of a processed bundle")
     add_output_options(p)
+    add_read_arguments(p)
     add_picture_options(p, title="picture options (gif, mp4, png outputs)")
     p.set_defaults(func=cmd_convert)
 
@@ -188,5 +193,6 @@ def register(sub: Any) -> None:
     p.add_argument("--channel", help="channel to read (default: the height trace)")
     p.add_argument("--raw", action="store_true", help="export the raw snapshot of a processed bundle")
     add_output_options(p)
+    add_read_arguments(p)
     add_picture_options(p, title="picture options (gif, mp4, png outputs)")
     p.set_defaults(func=cmd_export)

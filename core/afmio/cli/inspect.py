@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import registry
+from ._common import add_read_arguments, read_options, registry
 
 __all__ = ["register"]
 
@@ -129,7 +129,7 @@ def cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info_record(path: Path, fmt: str | None, channel: str | None) -> dict[str, Any]:
+def _info_record(path: Path, fmt: str | None, channel: str | None, allow_truncated: bool = False) -> dict[str, Any]:
     reg = registry()
     res = reg.resolve(path, fmt)
     probe = reg.probe(path, format=res.driver.name)
@@ -151,7 +151,8 @@ def _info_record(path: Path, fmt: str | None, channel: str | None) -> dict[str, 
     }
     if channel is not None:
         # The probe describes the default channel; read the chosen one's own facts.
-        with reg.load(path, channel=channel, format=res.driver.name, lazy=True) as stack:
+        options = read_options(argparse.Namespace(allow_truncated=allow_truncated), reg, path, res.driver.name)
+        with reg.load(path, channel=channel, format=res.driver.name, lazy=True, **options) as stack:
             record.update(
                 channel=stack.channel,
                 frames=stack.n_frames,
@@ -169,7 +170,7 @@ def _info_record(path: Path, fmt: str | None, channel: str | None) -> dict[str, 
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    record = _info_record(args.path, args.format, args.channel)
+    record = _info_record(args.path, args.format, args.channel, args.allow_truncated)
     if args.json:
         from ..metadata import make_json_safe
 
@@ -180,6 +181,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         rows += [("not chosen", f"{r['driver']}: {r['why']}") for r in record["rejected"]]
     h, w = record["frame_shape"]
     rows.append(("frames", f"{record['frames']} x {h} x {w} (frames x height x width)"))
+    truncated = record["acquisition"].get("truncated")
+    if truncated:
+        rows.append(("TRUNCATED", f"{truncated}; load with --allow-truncated to use the complete frames"))
     channels = ", ".join(record["channels"]) or "-"
     default = record["default_channel"]
     rows.append(("channels", f"{channels} (default {default})" if default else channels))
@@ -242,6 +246,7 @@ def register(sub: Any) -> None:
     p.add_argument("--format", "--input-format", dest="format", metavar="FMT", help="force the input driver")
     p.add_argument("--channel", help="describe this channel instead of the default one")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("channels", help="list the channels of a file, one per line",

@@ -11,7 +11,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import HelpFormatter, frame_progress, prepare_output, registry, require_extension, say
+from ._common import (
+    HelpFormatter,
+    add_read_arguments,
+    frame_progress,
+    prepare_output,
+    read_options,
+    registry,
+    require_extension,
+    say,
+)
 from ._options import add_output_options, add_picture_options, picture_options, positive_int
 
 __all__ = ["register"]
@@ -30,7 +39,8 @@ def cmd_gif(args: argparse.Namespace) -> int:
     options = picture_options(args)
     options["loop"] = None if args.loop < 0 else args.loop
     with (
-        reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack,
+        reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True,
+                     **read_options(args, reg, args.input, args.input_format)) as stack,
         frame_progress(stack, f"gif {args.input.name}") as counted,
     ):
         out = reg.save(counted, args.output, format="gif", overwrite=args.overwrite, raw=args.raw, **options)
@@ -45,7 +55,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     prepare_output(args.output, parents=args.parents)
     options = picture_options(args)
     reg = registry()
-    with reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True) as stack:
+    with reg.load(args.input, channel=args.channel, format=args.input_format, lazy=True,
+                     **read_options(args, reg, args.input, args.input_format)) as stack:
         out = preview(
             stack,
             args.output,
@@ -76,6 +87,7 @@ def register(sub: Any) -> None:
     p.add_argument("output", type=Path, metavar="OUT.gif")
     _input_options(p)
     add_output_options(p)
+    add_read_arguments(p)
     add_picture_options(p)
     p.add_argument("--loop", type=int, default=0,
                    help="0 repeats forever (default), N repeats N more times, -1 plays once")
@@ -95,6 +107,7 @@ def register(sub: Any) -> None:
     p.add_argument("output", type=Path, metavar="OUT.png")
     _input_options(p)
     add_output_options(p)
+    add_read_arguments(p)
     add_picture_options(p, timing=False, size=False, font=False, level_default="line")
     p.add_argument("--frames", type=positive_int, default=12, help="how many frames to show (default: 12)")
     p.add_argument("--columns", type=positive_int, help="grid columns (default: about 4:3)")
