@@ -299,6 +299,7 @@ class _Scan:
     images: list[ImageInfo]
     skipped: list[str]
     order: str
+    damaged: list[str] = field(default_factory=list)  # damaged member files left out
 
 
 class _FileFrames(FrameSourceBase):
@@ -371,9 +372,11 @@ class FramePerFileDriver:
             lazy: bool = False,
             dtype: Any = np.float32,
             progress: bool | None = None,
+            skip_damaged: bool = False,
             **options: Any,
         ) -> AFMImageStack:
-            return self.read_stack(path, channel=channel, lazy=lazy, dtype=dtype, progress=progress, **options)
+            return self.read_stack(path, channel=channel, lazy=lazy, dtype=dtype, progress=progress,
+                                   skip_damaged=skip_damaged, **options)
 
         own = [p for p in inspect.signature(read).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         read.__signature__ = inspect.Signature([*own, *options], return_annotation=AFMImageStack)  # type: ignore[attr-defined]
@@ -409,11 +412,13 @@ class FramePerFileDriver:
         aliases = {**self.codec.aliases, **header.aliases}
         return select_channel(header.path, available, requested, aliases=aliases, order=order)
 
-    def _headers(self, path: Path, options: Mapping[str, Any]) -> tuple[list[FrameHeader], list[str]]:
+    def _headers(
+        self, path: Path, options: Mapping[str, Any], skip_damaged: bool = False
+    ) -> tuple[list[FrameHeader], list[str], list[str]]:
         if not path.exists():
             raise PathNotFoundError(path)
         if not path.is_dir():
-            return [self.codec.read_header(path, **options)], []
+            return [self.codec.read_header(path, **options)], [], []
         members = self.members(path)
         patterns = ", ".join(self.codec.member_patterns)
         if not members:
@@ -422,11 +427,20 @@ class FramePerFileDriver:
             )
         headers: list[FrameHeader] = []
         skipped: list[str] = []
-        for member in progress(members, total=len(members), desc=f"{self.codec.format_name} headers"):
+        damaged: list[str] = []
+        for k, member in enumerate(progress(members, total=len(members), desc=f"{self.codec.format_name} headers")):
             try:
                 headers.append(self.codec.read_header(member, **options))
             except UnsupportedFormatError:
                 skipped.append(member.name)
+            except CorruptFileError as exc:
+                if not skip_damaged:
+                    raise _damaged_frame(exc, member, k, len(members)) from exc
+                damaged.append(member.name)
+        if damaged:
+            _warn_damaged(path, damaged)
+            if not headers:
+                raise CorruptFileError(path, f"every one of the {len(members)} frame files is damaged")
         if skipped:
             listed = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
             if not headers:
@@ -440,20 +454,24 @@ class FramePerFileDriver:
                 UserWarning,
                 stacklevel=4,
             )
-        return headers, skipped
+        return headers, skipped, damaged
 
     def _split_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         unknown = [k for k in options if k not in self._option_names]
         if unknown:
             raise TypeError(
                 f"{self.codec.format_name} read has no option {unknown[0]!r}; "
-                f"its options: {', '.join(('channel', 'lazy', 'dtype', 'progress', *self._option_names))}"
+                f"its options: {', '.join(('channel', 'lazy', 'dtype', 'progress', 'skip_damaged', *self._option_names))}"
             )
         return dict(options)
 
-    def scan(self, path: Path, channel: str | None = None, **options: Any) -> _Scan:
-        """Read every member's header, order the frames and choose the channel once."""
-        headers, skipped = self._headers(path, self._split_options(options))
+    def scan(self, path: Path, channel: str | None = None, *, skip_damaged: bool = False, **options: Any) -> _Scan:
+        """Read every member's header, order the frames and choose the channel once.
+
+        ``skip_damaged=True`` leaves out (with a warning) member files whose header is
+        damaged; otherwise the first one raises, naming the file and the option.
+        """
+        headers, skipped, damaged = self._headers(path, self._split_options(options), skip_damaged)
         headers, order = _order(headers) if path.is_dir() else (headers, "single file")
         chosen = self._choose_channel(headers[0], channel)
         images: list[ImageInfo] = []
@@ -462,7 +480,7 @@ class FramePerFileDriver:
                 raise ChannelNotFoundError(header.path, chosen, header.channel_names())
             images.append(self.codec.choose_image(header, chosen, images[0] if images else None))
         _check_consistent(headers, images)
-        return _Scan(path, headers, images, skipped, order)
+        return _Scan(path, headers, images, skipped, order, damaged)
 
     # ------------------------------------------------------------------ roles
     def sniff(self, path: Path) -> bool | None:
@@ -518,6 +536,7 @@ class FramePerFileDriver:
         lazy: bool = False,
         dtype: Any = np.float32,
         progress: bool | None = None,
+        skip_damaged: bool = False,
         **options: Any,
     ) -> AFMImageStack:
         """Read one file as a one-frame stack, or a folder of files as a video.
@@ -535,26 +554,28 @@ class FramePerFileDriver:
         progress : bool, optional
             Show progress bars for this call (True), never (False), or as
             :mod:`afmio.progress` is set (None).
+        skip_damaged : bool
+            Leave out (with a warning, listed in ``acquisition["damaged_files"]``) the
+            member files of a folder whose header or, for an eager read, pixel data is
+            damaged. Without it the first damaged file raises, naming itself, its frame
+            number and this option.
         **options
             The format's own read options.
         """
         with overriding(progress):
-            return self._read(Path(path), channel, lazy, _float_dtype(dtype), options)
+            return self._read(Path(path), channel, lazy, _float_dtype(dtype), options, skip_damaged)
 
     def _read(self, p: Path, channel: str | None, lazy: bool, out_dtype: np.dtype,
-              options: Mapping[str, Any]) -> AFMImageStack:
-        scan = self.scan(p, channel, **options)
+              options: Mapping[str, Any], skip_damaged: bool = False) -> AFMImageStack:
+        skip = skip_damaged and p.is_dir()
+        scan = self.scan(p, channel, skip_damaged=skip, **options)
+        data: Any = None
+        if not lazy:
+            data, scan = self._read_all(p, scan, out_dtype, skip)
         meta, acquisition = self._describe(scan)
         first = scan.images[0]
-        source = _FileFrames(self.codec, scan, out_dtype)
-        data: Any = source
-        if not lazy:
-            n, (rows, cols) = len(scan.headers), first.shape
-            on_disk = sum(_size(h.path) for h in scan.headers)
-            check_allocation(p, n * rows * cols * out_dtype.itemsize, f"{n} frames of {rows} x {cols}", on_disk)
-            data = np.empty((n, rows, cols), out_dtype)
-            for i in progress(range(n), total=n, desc=f"{self.codec.format_name} frames"):
-                _read_into(self.codec, scan.headers[i], scan.images[i], data[i])
+        if data is None:
+            data = _FileFrames(self.codec, scan, out_dtype)
         stack = AFMImageStack(
             data,
             first.pixel_size_nm,
@@ -566,6 +587,33 @@ class FramePerFileDriver:
         )
         stack.provenance["acquisition"] = acquisition
         return stack
+
+    def _read_all(self, p: Path, scan: _Scan, dtype: np.dtype, skip_damaged: bool) -> tuple[np.ndarray, _Scan]:
+        """Every frame at once, leaving out damaged member files when ``skip_damaged``."""
+        n, (rows, cols) = len(scan.headers), scan.images[0].shape
+        on_disk = sum(_size(h.path) for h in scan.headers)
+        check_allocation(p, n * rows * cols * dtype.itemsize, f"{n} frames of {rows} x {cols}", on_disk)
+        data = np.empty((n, rows, cols), dtype)
+        bad: list[int] = []
+        for i in progress(range(n), total=n, desc=f"{self.codec.format_name} frames"):
+            try:
+                _read_into(self.codec, scan.headers[i], scan.images[i], data[i])
+            except CorruptFileError as exc:
+                if not p.is_dir():
+                    raise
+                if not skip_damaged:
+                    raise _damaged_frame(exc, scan.headers[i].path, i, n) from exc
+                bad.append(i)
+        if not bad:
+            return data, scan
+        if len(bad) == n:
+            raise CorruptFileError(p, f"every one of the {n} frame files is damaged")
+        names = [scan.headers[i].path.name for i in bad]
+        _warn_damaged(p, names)
+        keep = [i for i in range(n) if i not in set(bad)]
+        kept = _Scan(scan.source, [scan.headers[i] for i in keep], [scan.images[i] for i in keep],
+                     scan.skipped, scan.order, [*scan.damaged, *names])
+        return data[keep], kept
 
     def _describe(self, scan: _Scan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Per-frame metadata and whole-video acquisition facts."""
@@ -588,6 +636,8 @@ class FramePerFileDriver:
         acquisition["files"] = [h.path.name for h in scan.headers]
         if scan.skipped:
             acquisition["skipped_files"] = list(scan.skipped)
+        if scan.damaged:
+            acquisition["damaged_files"] = list(scan.damaged)
         return meta, acquisition
 
     def writes_single_file(self, target: Path) -> bool:
@@ -628,6 +678,17 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _damaged_frame(exc: CorruptFileError, member: Path, index: int, total: int) -> CorruptFileError:
+    """The member's error, saying which frame file it is and how to load the others."""
+    return type(exc)(member, f"{exc.detail} (frame file {index + 1} of {total}; pass skip_damaged=True, "
+                             "--skip-damaged on the command line, to load the other frames)")
+
+
+def _warn_damaged(folder: Path, names: list[str]) -> None:
+    listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    warnings.warn(f"{folder}: skipped {len(names)} damaged frame file(s): {listed}", UserWarning, stacklevel=6)
 
 
 def _order(headers: list[FrameHeader]) -> tuple[list[FrameHeader], str]:

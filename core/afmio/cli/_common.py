@@ -373,27 +373,35 @@ def output_stem(path: Path) -> str:
 
 
 def add_read_arguments(p: argparse.ArgumentParser) -> None:
-    """Options every load-using command shares (``--allow-truncated``)."""
+    """Options every load-using command shares (``--allow-truncated``, ``--skip-damaged``)."""
     p.add_argument("--allow-truncated", action="store_true",
                    help="load the complete frames of a truncated file (drivers that support it, "
                         "e.g. asd, spm) instead of refusing it")
+    p.add_argument("--skip-damaged", action="store_true",
+                   help="in a folder of frame files, leave out damaged files (with a warning) "
+                        "instead of refusing the folder")
 
 
 def read_options(args: argparse.Namespace, reg: Any, path: Path, fmt: str | None) -> dict[str, Any]:
     """Load options from the command line that ``path``'s driver accepts."""
-    if not getattr(args, "allow_truncated", False):
+    wanted = {name: True for name in ("allow_truncated", "skip_damaged") if getattr(args, name, False)}
+    if not wanted:
         return {}
     import inspect
+    import warnings
 
     driver = reg.resolve(path, fmt).driver
     try:
         params = inspect.signature(driver.function("read")).parameters
     except (TypeError, ValueError):
         return {}
-    if "allow_truncated" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return {"allow_truncated": True}
-    import warnings
-
-    warnings.warn(f"{path}: driver {driver.name!r} has no allow_truncated option; --allow-truncated ignored",
-                  UserWarning, stacklevel=2)
-    return {}
+    anything = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    options = {}
+    for name in wanted:
+        if name in params or anything:
+            options[name] = True
+        else:
+            flag = "--" + name.replace("_", "-")
+            warnings.warn(f"{path}: driver {driver.name!r} has no {name} option; {flag} ignored",
+                          UserWarning, stacklevel=2)
+    return options

@@ -129,7 +129,8 @@ def cmd_formats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info_record(path: Path, fmt: str | None, channel: str | None, allow_truncated: bool = False) -> dict[str, Any]:
+def _info_record(path: Path, fmt: str | None, channel: str | None,
+                 args: argparse.Namespace | None = None) -> dict[str, Any]:
     reg = registry()
     res = reg.resolve(path, fmt)
     probe = reg.probe(path, format=res.driver.name)
@@ -151,7 +152,7 @@ def _info_record(path: Path, fmt: str | None, channel: str | None, allow_truncat
     }
     if channel is not None:
         # The probe describes the default channel; read the chosen one's own facts.
-        options = read_options(argparse.Namespace(allow_truncated=allow_truncated), reg, path, res.driver.name)
+        options = read_options(args or argparse.Namespace(), reg, path, res.driver.name)
         with reg.load(path, channel=channel, format=res.driver.name, lazy=True, **options) as stack:
             record.update(
                 channel=stack.channel,
@@ -170,7 +171,7 @@ def _info_record(path: Path, fmt: str | None, channel: str | None, allow_truncat
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    record = _info_record(args.path, args.format, args.channel, args.allow_truncated)
+    record = _info_record(args.path, args.format, args.channel, args)
     if args.json:
         from ..metadata import make_json_safe
 
