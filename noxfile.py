@@ -59,4 +59,7 @@ def bench(session: nox.Session) -> None:
 def fuzz(session: nox.Session) -> None:
     """A bounded long fuzz run of the binary parsers (``nox -s fuzz -- --minutes 10``)."""
     session.install("-e", ".[test]")
+    if session.posargs[:1] == ["adversarial"]:  # nox -s fuzz -- adversarial --cases 2000
+        session.run("python", "tests/fuzz/adversarial.py", *session.posargs[1:])
+        return
     session.run("python", "tests/fuzz/run_fuzz.py", *session.posargs)
