@@ -202,9 +202,8 @@ def test_every_lazy_source_gives_the_same_afmio_error_after_close(tmp_path):
 
 # ------------------------------------------------------------------ truncation
 def test_info_on_a_cut_asd_says_truncated_and_allow_truncated_loads_the_rest(tmp_path, capsys):
-    from afmio_testdata.asd_writer import write_asd
-
     from afmio.cli import main
+    from afmio_testdata.asd_writer import write_asd
 
     frames = {"TP": np.arange(5 * 8 * 10, dtype=np.int16).reshape(5, 8, 10)}
     layout = write_asd(tmp_path / "v1.asd", frames, version=1)

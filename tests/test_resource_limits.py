@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="address-space c
 
 def test_declared_size_within_the_codec_ratio_passes_and_beyond_is_refused():
     limits.check_declared("f", 1032 * 1000 + limits.SLACK_BYTES, "x", on_disk=1000, codec="deflate")
-    with pytest.raises(CorruptFileError, match="declares 2000000000 bytes .* holds only 1000 bytes"):
+    with pytest.raises(CorruptFileError, match=r"declares 2000000000 bytes .* holds only 1000 bytes"):
         limits.check_declared("f", 2_000_000_000, "x", on_disk=1000, codec="deflate")
     with pytest.raises(CorruptFileError, match="stored raw"):
         limits.check_declared("f", limits.SLACK_BYTES + 1001, "x", on_disk=1000)

@@ -57,9 +57,9 @@ from typing import Any
 
 import numpy as np
 
+from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFileError
-from afmio import limits
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 

@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
