@@ -16,6 +16,7 @@ from afmio import (
     FRAME_METADATA_KEYS,
     ChannelNotFoundError,
     CorruptFileError,
+    ReadError,
     TruncatedFileError,
     UnsupportedFormatError,
 )
@@ -341,7 +342,7 @@ def test_lazy_equals_eager_and_closes(tmp_path, reg):
     assert stack.acquisition["asd_frame_headers"] == eager.acquisition["asd_frame_headers"]
     assert stack.frame_metadata == eager.frame_metadata
     stack.close()
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(ReadError, match="the lazy stack was closed"):  # the same for every format
         stack.get_frame(0)
 
 
@@ -390,8 +391,10 @@ def test_truncated_file(tmp_path, reg):
             stack = reg.load(layout.path, allow_truncated=True, lazy=lazy)
         np.testing.assert_allclose(stack.data, levels_to_values(raw[:4], "TP"), atol=1e-4)
         assert len(stack.frame_metadata) == 4 and stack.acquisition["asd_frames_loaded"] == 4
-    info = reg.probe(layout.path)  # header only: still answers
-    assert info.n_frames == 6 and info.acquisition["asd_file_size_ok"] is False
+    info = reg.probe(layout.path)  # header only: still answers, and says the file is cut
+    assert info.n_frames == 4 and info.acquisition["asd_file_size_ok"] is False
+    assert info.acquisition["declared_frames"] == 6
+    assert "declares 6 frames but the file ends after 4 complete TP frames" in info.acquisition["truncated"]
 
 
 def test_truncated_second_channel(tmp_path):
