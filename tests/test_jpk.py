@@ -558,3 +558,22 @@ def test_raw_page_declaring_more_rows_than_it_stores_is_refused_before_allocatin
     for fn in (afmio.load, afmio.registry.probe):
         with pytest.raises(CorruptFileError, match=r"page 1 \(16777216x8 pixels\) declares 536870912 bytes"):
             fn(tall)
+
+
+def test_folder_with_one_cut_frame_names_it_and_skip_damaged_loads_the_rest(tmp_path, capsys):
+    # issue 20: a cut JPK frame printed tifffile's own log lines, then an error without a way out
+    from afmio.cli import main
+
+    paths = make_jpk_folder(tmp_path / "movie", 3, shape=(6, 8))
+    whole = afmio.load(tmp_path / "movie")
+    cut = paths[1].read_bytes()
+    paths[1].write_bytes(cut[: len(cut) // 2])
+    with pytest.raises(CorruptFileError, match=rf"{paths[1].name}: .*frame file 2 of 3; pass skip_damaged=True"):
+        afmio.load(tmp_path / "movie")
+    with pytest.warns(UserWarning, match=f"skipped 1 damaged frame file.*{paths[1].name}"):
+        stack = afmio.load(tmp_path / "movie", skip_damaged=True)
+    np.testing.assert_array_equal(stack.data, whole.data[[0, 2]])
+    assert stack.acquisition["damaged_files"] == [paths[1].name]
+    assert main(["info", str(tmp_path / "movie")]) == 1
+    err = capsys.readouterr().err
+    assert "--skip-damaged" in err and len(err.strip().splitlines()) == 1  # tifffile's lines folded in

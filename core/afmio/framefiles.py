@@ -337,6 +337,10 @@ def _float_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+#: Read options every frame-per-file driver has, before the codec's own.
+_BASE_OPTIONS = ("channel", "lazy", "dtype", "progress", "skip_damaged")
+
+
 def _codec_options(codec: FrameCodec) -> list[inspect.Parameter]:
     """The keyword-only read options a codec's ``read_header`` declares."""
     params = inspect.signature(codec.read_header).parameters.values()
@@ -461,7 +465,7 @@ class FramePerFileDriver:
         if unknown:
             raise TypeError(
                 f"{self.codec.format_name} read has no option {unknown[0]!r}; "
-                f"its options: {', '.join(('channel', 'lazy', 'dtype', 'progress', 'skip_damaged', *self._option_names))}"
+                f"its options: {', '.join((*_BASE_OPTIONS, *self._option_names))}"
             )
         return dict(options)
 
