@@ -169,6 +169,28 @@ def _check_array(path: Path, array: Any, on_disk: int) -> None:
         limits.check_frame_count(path, int(array.shape[0]), what, on_disk=on_disk)
 
 
+def _check_zip_chunks(path: Path, array: Any) -> None:
+    """A ZIP-deflated chunk member may not inflate to more than a chunk (plus codec overhead).
+
+    zipfile allocates a member's declared size when zarr reads it; the ratio check alone
+    would let a 1 MB member claim 1 GB of an array whose chunks are a few KB.
+    """
+    import zipfile
+
+    itemsize = np.dtype(array.dtype).itemsize
+    chunk = math.prod(int(d) for d in (array.chunks or array.shape)) * itemsize
+    limit = 2 * chunk + limits.SLACK_BYTES
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.filename.rsplit("/", 1)[-1] in _METADATA_NAMES or info.compress_type == zipfile.ZIP_STORED:
+                continue
+            if info.file_size > limit:
+                raise CorruptFileError(
+                    path, f"zip member {info.filename!r} declares {info.file_size} bytes, more than a chunk of "
+                    f"the image ({chunk} bytes) can hold"
+                )
+
+
 def _close(store: Any) -> None:
     """Close a store that may never have opened (a damaged zip leaves ZipStore half-made)."""
     try:
@@ -404,6 +426,8 @@ def _open(path: Path) -> tuple[Any, Any, dict[str, Any]]:
         raise CorruptFileError(path, f"image array has {array.ndim} dimensions; expected (t,) y, x")
     try:
         _check_array(path, array, _store_bytes(path))
+        if _is_zip(path):
+            _check_zip_chunks(path, array)
     except BaseException:
         _close(store)
         raise

@@ -251,6 +251,34 @@ def zarr_zip_chunk_bomb(folder: Path) -> Path:
     return write_zip(folder / "chunks.ome.zarr.zip", members)
 
 
+def zarr_zip_lying_member(folder: Path) -> Path:
+    """An honest 3-frame OME-Zarr zip whose first chunk member is a ZIP-deflated 1 GiB of zeros."""
+    seed = afmio.save(_stack(), folder / "seed.ome.zarr.zip", compression="none")
+    members = []
+    with zipfile.ZipFile(seed) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename == "0/0/0/0":
+                stream, crc = _deflate_zeros(GIB)
+                members.append((info.filename, stream, 8, crc, GIB))
+                continue
+            members.append((info.filename, data, 0, zlib.crc32(data), len(data)))
+    seed.unlink()
+    return write_zip(folder / "member.ome.zarr.zip", members)
+
+
+def h5_lying_chunk(folder: Path) -> Path:
+    """An honest (3, 24, 32) HDF5 bundle whose first gzip chunk inflates to 1 GiB."""
+    import h5py
+
+    path = afmio.save(_stack(), folder / "lying.h5")
+    raw, _crc = _deflate_zeros(GIB)
+    # The zlib trailer's Adler-32 is left 0: a reader must stop long before it gets there.
+    with h5py.File(path, "a") as f:
+        f["data"].id.write_direct_chunk((0, 0, 0), b"\x78\xda" + raw + bytes(4), filter_mask=0)
+    return path
+
+
 def ome_tiff_huge_sizes(folder: Path, keys: tuple[str, ...] = ("SizeT",)) -> Path:
     """An afmio OME-TIFF whose OME-XML says ``SizeT`` (or other ``keys``) = 999999999, edited in place."""
     import re
@@ -308,6 +336,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "zarr-huge-chunk": zarr_huge_chunk,
     "zarr-zip-attrs-bomb": zarr_zip_attrs_bomb,
     "zarr-zip-chunk-bomb": zarr_zip_chunk_bomb,
+    "zarr-zip-lying-member": zarr_zip_lying_member,
+    "h5-lying-chunk": h5_lying_chunk,
     "ome-tiff-huge-sizes": ome_tiff_huge_sizes,
     "ome-tiff-huge-sizec": lambda folder: ome_tiff_huge_sizes(folder, ("SizeC",)),
     "ome-tiff-huge-sizez": lambda folder: ome_tiff_huge_sizes(folder, ("SizeZ",)),
