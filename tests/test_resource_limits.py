@@ -37,7 +37,7 @@ def test_frame_count_needs_a_byte_per_frame():
 
 def test_memory_check_names_the_size_and_the_lazy_way(monkeypatch):
     monkeypatch.setattr(limits, "available_memory", lambda: 1 << 30)
-    limits.check_memory("f.npz", 1 << 29, "data")
+    limits.check_memory("f.npz", 1 << 29, "data")  # half of what is available: fits
     with pytest.raises(ResourceError, match=r"f.npz: loading data needs 1.00 GiB .* lazy=True") as info:
         limits.check_memory("f.npz", 1 << 30, "data")
     assert isinstance(info.value, MemoryError)

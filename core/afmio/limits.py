@@ -64,8 +64,8 @@ MAX_RATIO: dict[str, float] = {
 #: Allowance on top of the ratio, so tiny files with small headers are never refused.
 SLACK_BYTES = 1 << 20
 
-#: Fraction of the available memory an eager load may take.
-MEMORY_FRACTION = 0.8
+#: Fraction of the available memory an eager load may take (the rest is headroom for copies).
+MEMORY_FRACTION = 0.5
 
 PathLikeStr = str | PathLike[str]
 
