@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from afmio import limits
+from afmio.errors import CorruptFileError
 
 __all__ = ["check_dataset", "codec_of", "dataset_nbytes"]
 
@@ -51,5 +52,14 @@ def check_dataset(path: Path, ds: Any, what: str, *, frames: int | None = None) 
     storage = int(ds.id.get_storage_size())
     label = f"{what} {tuple(int(d) for d in ds.shape)} {ds.dtype}"
     limits.check_declared(path, dataset_nbytes(ds), label, on_disk=storage, codec=codec_of(ds))
+    codec = codec_of(ds)
+    nbytes = dataset_nbytes(ds)
+    if codec != "none" and storage > 2 * nbytes + (64 << 10):
+        # compressed chunks never hold (much) more than their content: more is a stream
+        # that would inflate past its chunk (HDF5's own filter would grow it unbounded)
+        raise CorruptFileError(
+            path, f"{label} stores {storage} compressed bytes for {nbytes} bytes of content: "
+            "a chunk holds more than it can decode to"
+        )
     if frames is not None:
         limits.check_frame_count(path, frames, label, on_disk=storage)
