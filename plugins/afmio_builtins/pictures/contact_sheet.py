@@ -40,16 +40,7 @@ def _select(stack: AFMImageStack, indices: list[int]) -> AFMImageStack:
 
     data = np.stack([np.asarray(stack.get_frame(i)) for i in progress(indices, total=len(indices), desc="preview")])
     meta = [dict(stack.frame_metadata[i]) for i in indices]
-    sub = AFMImageStack(
-        data,
-        stack.pixel_size_nm,
-        stack.channel,
-        stack.file_path,
-        meta,
-        pixel_size_y_nm=stack.pixel_size_y_nm,
-        z_unit=stack.z_unit,
-    )
-    return sub
+    return stack.derive(data, meta)
 
 
 def _text(draw: Any, xy: tuple[int, int], text: str, size: int, fill: tuple[int, int, int]) -> int:
