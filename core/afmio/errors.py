@@ -236,7 +236,7 @@ _OS_PASS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectory
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class reading:  # noqa: N801 - used like a function: ``with reading(path, "...")``
+class reading:
     """Report what a format library raises on a damaged file as :class:`CorruptFileError`.
 
     Inside the block, an exception of :data:`DATA_ERRORS` (``ValueError``,
@@ -295,7 +295,7 @@ class reading:  # noqa: N801 - used like a function: ``with reading(path, "...")
     ) -> None:
         if exc is None or isinstance(exc, (AfmioError, MemoryError, *_OS_PASS)):
             return
-        if isinstance(exc, DATA_ERRORS) and not isinstance(exc, OSError) or isinstance(exc, self.also):
+        if (isinstance(exc, DATA_ERRORS) and not isinstance(exc, OSError)) or isinstance(exc, self.also):
             raise CorruptFileError(self.path, f"cannot read {self.what} ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
