@@ -78,7 +78,7 @@ from .errors import (
     UnsupportedFormatError,
     WriteError,
 )
-from .frames import FrameSourceBase
+from .frames import FrameSourceBase, float_dtype
 from .hookspecs import ProbeResult
 from .ioutil import check_allocation, natural_sort_key
 from .metadata import build_frame_metadata
@@ -329,13 +329,6 @@ def _read_into(codec: FrameCodec, header: FrameHeader, image: ImageInfo, out: np
     out[...] = values
 
 
-def _float_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, not {dt}")
-    return dt
-
-
 def _codec_options(codec: FrameCodec) -> list[inspect.Parameter]:
     """The keyword-only read options a codec's ``read_header`` declares."""
     params = inspect.signature(codec.read_header).parameters.values()
@@ -539,7 +532,7 @@ class FramePerFileDriver:
             The format's own read options.
         """
         with overriding(progress):
-            return self._read(Path(path), channel, lazy, _float_dtype(dtype), options)
+            return self._read(Path(path), channel, lazy, float_dtype(dtype), options)
 
     def _read(self, p: Path, channel: str | None, lazy: bool, out_dtype: np.dtype,
               options: Mapping[str, Any]) -> AFMImageStack:
@@ -555,7 +548,7 @@ class FramePerFileDriver:
             data = np.empty((n, rows, cols), out_dtype)
             for i in progress(range(n), total=n, desc=f"{self.codec.format_name} frames"):
                 _read_into(self.codec, scan.headers[i], scan.images[i], data[i])
-        stack = AFMImageStack(
+        return AFMImageStack(
             data,
             first.pixel_size_nm,
             first.channel,
@@ -563,9 +556,8 @@ class FramePerFileDriver:
             meta,
             pixel_size_y_nm=first.pixel_size_y_nm,
             z_unit=first.z_unit,
+            acquisition=acquisition,
         )
-        stack.provenance["acquisition"] = acquisition
-        return stack
 
     def _describe(self, scan: _Scan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Per-frame metadata and whole-video acquisition facts."""

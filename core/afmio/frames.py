@@ -9,11 +9,27 @@ asked for. :class:`ArrayFrameSource` wraps an in-memory array and
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ArrayFrameSource", "FrameSource", "SlicedFrameSource"]
+from .errors import OptionError
+
+__all__ = ["FLOAT_DTYPES", "ArrayFrameSource", "FrameSource", "SlicedFrameSource", "float_dtype"]
+
+#: The element types a reader's ``dtype=`` option may ask for.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype=`` as a numpy dtype, float32 or float64, or :class:`~afmio.OptionError`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise OptionError(f"dtype must be float32 or float64, not {dtype!r}")
+    return dt
 
 
 @runtime_checkable

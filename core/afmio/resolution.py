@@ -293,4 +293,5 @@ def resolve_write(drivers: Sequence[Driver], path: Path, fmt: str | None = None)
     ranked = sorted(claims, key=_claim_rank)
     chosen = ranked[0]
     rejected = [(c.driver.name, _below(c, chosen, _shorter_suffix)) for c in ranked[1:]]
-    return Resolution(chosen.driver, f"output extension {chosen.suffix!r}", rejected, tuple(c.driver.name for c in claims))
+    claimants = tuple(c.driver.name for c in claims)
+    return Resolution(chosen.driver, f"output extension {chosen.suffix!r}", rejected, claimants)

@@ -323,10 +323,8 @@ class AFMImageStack:
         n = self.n_frames
         for start in range(0, n, block):
             stop = min(n, start + block)
-            if self._array is not None:
-                chunk = self._array[start:stop]
-            else:
-                chunk = self._source.read_frames(start, stop)
+            array = self._array
+            chunk = array[start:stop] if array is not None else self._source.read_frames(start, stop)
             if block == 1:
                 yield chunk[0]
             else:
