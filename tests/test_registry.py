@@ -434,3 +434,27 @@ def test_signature_is_read_once_and_honours___signature__(tmp_path):
         reg.save(synthetic_stack(1, 4, 4), tmp_path / "a.pic", colour="red")
     assert info.value.options == ["cmap"]  # target= is the registry's, not a user option
     assert "target" not in str(info.value)
+
+
+def test_dtype_is_cast_for_a_driver_without_the_option(tmp_path):
+    reg = Registry([_good_plugin()])
+    stack = synthetic_stack(2, 4, 4)
+    reg.save(stack, tmp_path / "a.npy")
+    loaded = reg.load(tmp_path / "a.npy", dtype="float64")
+    assert loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded.data, stack.data.astype(np.float64))
+    assert "has no dtype option; its float32 frames were cast to float64" in loaded.provenance["source"]["note"]
+    assert "note" not in reg.load(tmp_path / "a.npy").provenance["source"]
+
+
+@pytest.mark.parametrize("fmt", ["npz", "h5", "ome.tif"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_bundle_readers_cast_to_the_requested_dtype(tmp_path, fmt, lazy):
+    import afmio
+
+    stack = synthetic_stack(3, 8, 8)
+    path = afmio.save(stack, tmp_path / f"a.{fmt}", compression="none") if fmt == "npz" else afmio.save(
+        stack, tmp_path / f"a.{fmt}")
+    with afmio.load(path, lazy=lazy, dtype="float64") as back:
+        assert back.dtype == np.float64 and back.is_lazy == lazy and "note" not in back.provenance["source"]
+        np.testing.assert_array_equal(back.data, stack.data.astype(np.float64))

@@ -351,7 +351,7 @@ class Registry:
             notes.append(f"driver {driver.name!r} cannot read lazily; loaded eagerly")
         if cast_here and wanted is not None and stack.dtype != wanted:
             notes.append(f"driver {driver.name!r} has no dtype option; its {stack.dtype} frames were cast to {wanted}")
-            stack.data = stack.data.astype(wanted)
+            stack.convert_dtype(wanted)
         source: dict[str, Any] = {
             "driver": driver.name,
             "plugin": driver.plugin,

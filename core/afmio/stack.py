@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource
+from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource, cast_frames
 from .metadata import build_frame_metadata, normalize_timestamps
 
 __all__ = ["Z_UNITS", "AFMImageStack", "empty_provenance", "normalize_z_unit"]
@@ -253,6 +253,13 @@ class AFMImageStack:
         if not isinstance(value, np.ndarray) or value.ndim != 3:
             raise ValueError("`data` must be a 3D array (n_frames, height, width)")
         self._replace_source(value)
+
+    def convert_dtype(self, dtype: Any) -> None:
+        """Convert the frames to ``dtype`` in place; a lazy stack converts each frame as it is read."""
+        if self._array is not None:
+            self._replace_source(self._array.astype(dtype, copy=False))
+        else:
+            self._source = cast_frames(self._source, dtype)  # type: ignore[assignment]  # a source stays a source
 
     def _materialise(self) -> None:
         """Read every frame from the source into memory once."""

@@ -179,7 +179,7 @@ class AsdFrameSource(FrameSourceBase):
         conversion: Conversion,
         n_frames: int,
         *,
-        dtype: np.dtype = np.dtype(np.float32),
+        dtype: Any = np.float32,
         headers_now: bool = False,
     ) -> None:
         y, x, fhl = header.y_pixels, header.x_pixels, header.frame_header_size

@@ -83,6 +83,7 @@ from ._jpk_common import (
     scale_into,
     value_scale,
 )
+from .hdf5 import H5PY_ERRORS
 
 __all__ = ["channels", "probe", "read", "sniff"]
 
@@ -93,11 +94,6 @@ GRID = "position-pattern.grid."
 _SNIFF_BYTES = 64 << 10
 #: Raw integers decoded per block when reading many frames.
 BLOCK_BYTES = 16 << 20
-
-
-#: What h5py raises on damaged files besides the usual data errors (its OSError means
-#: "cannot read this object", not a missing file).
-H5PY_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, TypeError)
 
 
 # ---------------------------------------------------------------------- structure

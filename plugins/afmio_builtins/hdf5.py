@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFileError
+from afmio.errors import CorruptFileError, MissingDependencyError, OptionError, TruncatedFileError, reading
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
@@ -72,6 +72,9 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _MAX_TEXT_BYTES = 1 << 30
 #: gzip cannot expand more than ~1032:1; a dataset claiming more is refused.
 _MAX_EXPANSION = 1100
+#: What h5py raises on damaged files besides the usual data errors (its OSError means
+#: "cannot read this object", not a missing file).
+H5PY_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, TypeError)
 
 
 def _h5py() -> Any:
@@ -252,8 +255,10 @@ def _read_group(path: Path, f: Any, name: str) -> dict[str, np.ndarray]:
     return out
 
 
-@_bundle.guard
-def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+@reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
+def read(
+    path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None
+) -> AFMImageStack:
     """Load a playNano (or afmio) HDF5 bundle; see the module docstring."""
     path = Path(path)
     f = _open(path)
@@ -273,6 +278,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             provenance=head["provenance"],
             state_backups=head["state_backups"],
             bundle_type="h5",
+            dtype=dtype,
             z_unit=head["z_unit"],
         )
         stack.processed.update(_read_group(path, f, "processed"))
@@ -285,7 +291,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     return stack
 
 
-@_bundle.guard
+@reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
 def probe(path: Path) -> ProbeResult:
     """Shape, channel, pixel size and times without reading any frame."""
     path = Path(path)
@@ -306,7 +312,7 @@ def probe(path: Path) -> ProbeResult:
     )
 
 
-@_bundle.guard
+@reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
 def channels(path: Path) -> list[str]:
     path = Path(path)
     with _open(path) as f:
@@ -343,7 +349,7 @@ class _Compression:
         elif text == "lzf":
             self.kind = "lzf"
         else:
-            raise ValueError(f"hdf5 compression must be 'gzip', 'gzip-<1..9>', 'lzf' or 'none', not {value!r}")
+            raise OptionError(f"hdf5 compression must be 'gzip', 'gzip-<1..9>', 'lzf' or 'none', not {value!r}")
         self.shuffle = bool(shuffle) and self.kind != "none"
 
     @property

@@ -55,9 +55,11 @@ from afmio.channels import select_channel
 from afmio.errors import (
     CorruptFileError,
     MissingDependencyError,
+    OptionError,
     ReadError,
     TruncatedFileError,
     UnsupportedFormatError,
+    reading,
 )
 from afmio.hookspecs import ProbeResult
 from afmio.metadata import make_json_safe
@@ -484,8 +486,10 @@ def _lazy_source(path: Path, tif: Any, layout: _Layout) -> TiffFrameSource | Non
     return TiffFrameSource(path, tif, (layout.n_frames, layout.height, layout.width), layout.dtype)
 
 
-@_bundle.guard
-def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+@reading.wrap("the TIFF file", also=(OSError,))
+def read(
+    path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None
+) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
     data: Any = None
@@ -530,6 +534,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             frame_metadata=meta,
             provenance=provenance,
             bundle_type="ome-tiff",
+            dtype=dtype,
             z_unit=z_unit,
         )
     except BaseException:
@@ -549,7 +554,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     return stack
 
 
-@_bundle.guard
+@reading.wrap("the TIFF file", also=(OSError,))
 def probe(path: Path) -> ProbeResult:
     """Shape, channels, pixel size and times without reading pixel data."""
     path = Path(path)
@@ -571,7 +576,7 @@ def probe(path: Path) -> ProbeResult:
     )
 
 
-@_bundle.guard
+@reading.wrap("the TIFF file", also=(OSError,))
 def channels(path: Path) -> list[str]:
     path = Path(path)
     with _open(path) as tif:
@@ -617,7 +622,7 @@ def write(stack: AFMImageStack, path: Path) -> None:
     n, h, w = stack.shape
     dtype = stack.dtype
     if dtype == np.bool_:
-        raise ValueError("OME-TIFF export needs numeric frames, not a boolean mask stack")
+        raise OptionError("OME-TIFF export needs numeric frames, not a boolean mask stack")
     provenance = json.dumps(make_json_safe(stack.provenance)).encode("utf-8")
     keys = json.dumps(list(stack.processed.keys())).encode("utf-8")
     extras = _bundle.dumps(_bundle.extras_for(stack, with_frame_metadata=True)).encode("utf-8")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from afmio.errors import OptionError
 from afmio.stack import AFMImageStack
 
 from .render import N_LEVELS, Renderer, ZBound, _font, drawable
@@ -31,7 +32,7 @@ def preview_frame_indices(n_frames: int, count: int) -> list[int]:
     if n_frames <= 0:
         return []
     if count < 1:
-        raise ValueError(f"frames must be at least 1; got {count}")
+        raise OptionError(f"frames must be at least 1; got {count}")
     return sorted({round(x) for x in np.linspace(0, n_frames - 1, min(count, n_frames))})
 
 
@@ -130,7 +131,7 @@ def preview(
     try:
         indices = preview_frame_indices(stack.n_frames, frames)
         if not indices:
-            raise ValueError("cannot preview an empty stack")
+            raise OptionError("cannot preview an empty stack")
         sub = _select(stack, indices)
         full_n = stack.n_frames
     finally:
