@@ -102,7 +102,7 @@ def test_reader_crash_is_a_driver_bug_not_a_corrupt_file(tmp_path):
     assert not isinstance(info.value, CorruptFileError)
     text = str(info.value)
     assert str(path) in text and "'bad'" in text and "in read" in text and "IndexError" in text
-    assert "bug in the driver" in text and isinstance(info.value.__cause__, IndexError)
+    assert "a bug in the driver, not a damaged file" in text and isinstance(info.value.__cause__, IndexError)
 
 
 def test_library_error_wrapped_by_reading_is_a_corrupt_file(tmp_path):

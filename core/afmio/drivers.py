@@ -169,8 +169,9 @@ class Driver:
             raise PluginError(self.plugin, f"driver {self.name!r}: {ref} does not exist") from exc
         if not callable(obj):
             raise PluginError(self.plugin, f"driver {self.name!r}: {ref} is not callable")
-        self._functions[role] = obj
-        return obj
+        fn: Callable[..., Any] = obj
+        self._functions[role] = fn
+        return fn
 
     def signature(self, role: Role) -> FunctionSignature:
         """The parameters of the function for ``role``, read once and kept."""

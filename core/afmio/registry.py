@@ -297,10 +297,11 @@ class Registry:
             verb = "writing" if role == "write" else "reading"
             raise ResourceError(path, f"out of memory {verb} with driver {driver.name!r}") from exc
         except Exception as exc:
+            blame = "the driver or the stack's frame source" if role == "write" else "the driver, not a damaged file"
             raise PluginError(
                 driver.plugin,
-                f"driver {driver.name!r} failed in {role} on {path} "
-                f"(a bug in the driver, not a problem with the file): {type(exc).__name__}: {exc}",
+                f"driver {driver.name!r} failed in {role} on {path}: {type(exc).__name__}: {exc} "
+                f"(an unexpected error: a bug in {blame})",
             ) from exc
 
     def load(
@@ -374,7 +375,11 @@ class Registry:
         p = Path(os.fspath(path))
         res = self.resolve(p, format)
         if res.driver.can("probe"):
-            return self._call(res.driver, "probe", p, p)
+            found = self._call(res.driver, "probe", p, p)
+            if not isinstance(found, ProbeResult):
+                raise PluginError(res.driver.plugin, f"driver {res.driver.name!r} probe returned "
+                                  f"{type(found).__name__}, not a ProbeResult")
+            return found
         with self.load(p, format=res.driver.name, lazy=True) as stack:
             return ProbeResult(
                 n_frames=stack.n_frames,

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .drivers import Driver
 from .errors import AfmioError, PathNotFoundError, UnsupportedFormatError
+from .hookspecs import Role
 
 __all__ = ["Resolution", "find_by_name", "resolve_read", "resolve_write"]
 
@@ -111,7 +112,7 @@ def _pick(
     return winner, answer, rejected
 
 
-def find_by_name(drivers: Sequence[Driver], name: str, role: str) -> Resolution:
+def find_by_name(drivers: Sequence[Driver], name: str, role: Role) -> Resolution:
     """Step 1: the driver called ``name`` (or aliased so) that can ``role``."""
     wanted = name.strip().lower()
     matches = [d for d in drivers if wanted in d.names]
