@@ -167,11 +167,26 @@ class Driver:
             raise PluginError(self.plugin, f"driver {self.name!r}: cannot import {ref}: {exc}") from exc
         except AttributeError as exc:
             raise PluginError(self.plugin, f"driver {self.name!r}: {ref} does not exist") from exc
+        except Exception as exc:  # the module itself fails at import (a bug in the plugin)
+            raise PluginError(
+                self.plugin, f"driver {self.name!r}: importing {module_name} raised {type(exc).__name__}: {exc}"
+            ) from exc
         if not callable(obj):
             raise PluginError(self.plugin, f"driver {self.name!r}: {ref} is not callable")
         fn: Callable[..., Any] = obj
         self._functions[role] = fn
         return fn
+
+    def import_problems(self) -> list[PluginError]:
+        """Import every declared function now; the errors of those that fail (a typo in a reference)."""
+        found = []
+        for role in ROLES:
+            if self.can(role):
+                try:
+                    self.function(role)
+                except PluginError as exc:
+                    found.append(exc)
+        return found
 
     def signature(self, role: Role) -> FunctionSignature:
         """The parameters of the function for ``role``, read once and kept."""

@@ -39,6 +39,18 @@ class AfmioError(Exception):
     """Base class of every error afmio raises deliberately."""
 
 
+class _PathError(AfmioError):
+    """An error about one path, shown as ``path: detail``."""
+
+    def __init__(self, path: str | PathLike[str], detail: str) -> None:
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {detail}")
+
+    def __str__(self) -> str:  # OSError and KeyError would format their own way
+        return str(self.args[0])
+
+
 class UnsupportedFormatError(AfmioError, ValueError):
     """No driver accepts the path (or the requested format does not exist).
 
@@ -69,7 +81,7 @@ class UnsupportedFormatError(AfmioError, ValueError):
         super().__init__("\n".join(lines))
 
 
-class CorruptFileError(AfmioError, ValueError):
+class CorruptFileError(_PathError, ValueError):
     """The file exists and was recognised, but its content is wrong.
 
     Attributes
@@ -79,11 +91,6 @@ class CorruptFileError(AfmioError, ValueError):
     detail : str
         What is wrong with it, in words.
     """
-
-    def __init__(self, path: str | PathLike[str], detail: str) -> None:
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"{self.path}: {detail}")
 
 
 class TruncatedFileError(CorruptFileError):
@@ -112,16 +119,12 @@ class ChannelNotFoundError(AfmioError, KeyError):
         return str(self.args[0])
 
 
-class PathNotFoundError(AfmioError, FileNotFoundError):
+class PathNotFoundError(_PathError, FileNotFoundError):
     """The input path does not exist."""
 
     def __init__(self, path: str | PathLike[str], detail: str = "no such file or folder") -> None:
-        self.path = str(path)
-        super().__init__(f"{self.path}: {detail}")
+        super().__init__(path, detail)
         self.filename = self.path
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class OverwriteError(AfmioError, FileExistsError):
@@ -136,28 +139,12 @@ class OverwriteError(AfmioError, FileExistsError):
         return str(self.args[0])
 
 
-class ReadError(AfmioError, OSError):
+class ReadError(_PathError, OSError):
     """The operating system refused to read the input (permissions, I/O error)."""
 
-    def __init__(self, path: str | PathLike[str], detail: str) -> None:
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"{self.path}: {detail}")
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class WriteError(AfmioError, OSError):
+class WriteError(_PathError, OSError):
     """Writing the output failed; the previous file, if any, is left untouched."""
-
-    def __init__(self, path: str | PathLike[str], detail: str) -> None:
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"{self.path}: {detail}")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class MissingDependencyError(AfmioError, ImportError):
@@ -210,13 +197,8 @@ class UnknownOptionError(OptionError, TypeError):
         )
 
 
-class ResourceError(AfmioError, MemoryError):
+class ResourceError(_PathError, MemoryError):
     """Reading or writing a file needed more memory than the machine could give."""
-
-    def __init__(self, path: str | PathLike[str], detail: str) -> None:
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"{self.path}: {detail}")
 
 
 #: What a format library raises on bytes it cannot make sense of. OS errors are not

@@ -310,6 +310,7 @@ class Registry:
         channel: str | None = None,
         format: str | None = None,
         lazy: bool = False,
+        *,
         dtype: Any = None,
         **options: Any,
     ) -> AFMImageStack:

@@ -116,14 +116,7 @@ def _text(path: Path, ds: Any, name: str) -> str:
     value = ds[()]
     if isinstance(value, np.ndarray):
         value = value.reshape(-1)[0]
-    if isinstance(value, (bytes, np.bytes_)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptFileError(path, f"'/{name}' is not UTF-8: {exc}") from None
-    if isinstance(value, str):
-        return value
-    raise CorruptFileError(path, f"'/{name}' must be a string")
+    return _as_text(path, value, f"'/{name}'")
 
 
 def _attr(path: Path, f: Any, name: str) -> Any:
@@ -136,14 +129,19 @@ def _attr(path: Path, f: Any, name: str) -> Any:
 
 
 def _attr_text(path: Path, value: Any, name: str) -> str:
+    return _as_text(path, value, f"attribute {name!r}")
+
+
+def _as_text(path: Path, value: Any, what: str) -> str:
+    """A stored string (UTF-8 bytes or str) as text, or CorruptFileError naming ``what``."""
     if isinstance(value, (bytes, np.bytes_)):
         try:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CorruptFileError(path, f"attribute {name!r} is not UTF-8: {exc}") from None
+            raise CorruptFileError(path, f"{what} is not UTF-8: {exc}") from None
     if isinstance(value, str):
         return value
-    raise CorruptFileError(path, f"attribute {name!r} must be a string, got {type(value).__name__}")
+    raise CorruptFileError(path, f"{what} must be a string, got {type(value).__name__}")
 
 
 def _check_size(path: Path, ds: Any, name: str) -> None:
@@ -256,9 +254,7 @@ def _read_group(path: Path, f: Any, name: str) -> dict[str, np.ndarray]:
 
 
 @reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
-def read(
-    path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None
-) -> AFMImageStack:
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load a playNano (or afmio) HDF5 bundle; see the module docstring."""
     path = Path(path)
     f = _open(path)

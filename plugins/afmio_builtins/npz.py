@@ -333,9 +333,7 @@ def _extras(path: Path, members: dict[str, _Member]) -> Any:
 
 
 @reading.wrap("the NPZ bundle", also=(zipfile.BadZipFile, NotImplementedError))
-def read(
-    path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None
-) -> AFMImageStack:
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load a playNano (or afmio) NPZ bundle; see the module docstring."""
     path = Path(path)
     data: Any = None

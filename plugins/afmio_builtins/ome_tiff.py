@@ -487,9 +487,7 @@ def _lazy_source(path: Path, tif: Any, layout: _Layout) -> TiffFrameSource | Non
 
 
 @reading.wrap("the TIFF file", also=(OSError,))
-def read(
-    path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None
-) -> AFMImageStack:
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
     data: Any = None

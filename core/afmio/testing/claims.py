@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..drivers import Driver
-from ..errors import PluginError
 from ..hookspecs import ROLES, Role
 from ..registry import Registry
 from .registries import installed_registry, make_registry
@@ -71,15 +70,11 @@ def check_declaration(*plugins: Any) -> list[Driver]:
     if not drivers and not found:
         found.append("the plugin declares no drivers (afmio_drivers() returned nothing)")
     for d in drivers:
-        for role in ROLES:
-            if not d.can(role):
-                continue
-            try:
-                d.function(role)
-            except PluginError as exc:
-                found.append(str(exc))
-                continue
-            found.extend(f"driver {d.name!r}: {text}" for text in _signature_problems(d, role))
+        broken = d.import_problems()
+        found.extend(str(exc) for exc in broken)
+        if not broken:
+            found.extend(f"driver {d.name!r}: {text}" for role in ROLES if d.can(role)
+                         for text in _signature_problems(d, role))
     if found:
         raise AssertionError("invalid afmio plugin declaration:\n" + "\n".join(f"  - {f}" for f in found))
     return drivers
