@@ -92,6 +92,7 @@ from ._jpk_common import (
     settings_value,
     value_scale,
 )
+from .ome_tiff import TIFF_ERRORS
 
 __all__ = ["JpkCodec", "Tag", "channels", "probe", "read", "sniff"]
 
@@ -457,11 +458,8 @@ def _read_page(path: Path, page: _Page, raw: np.ndarray) -> None:
         return
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tf:
-            data = tf.pages[page.index].asarray()
-    except Exception as exc:
-        raise CorruptFileError(path, f"cannot decode page {page.index}: {exc}") from exc
+    with reading(path, f"page {page.index}", also=TIFF_ERRORS), tifffile.TiffFile(path) as tf:
+        data = tf.pages[page.index].asarray()
     if data.shape != raw.shape:
         raise CorruptFileError(path, f"page {page.index} decodes to {data.shape}, expected {raw.shape}")
     raw[...] = data

@@ -154,17 +154,18 @@ def _check_extents(path: Path, series: list[Any], nbytes: int) -> None:
                 )
 
 
+#: What tifffile (and the codecs behind it) raise on damaged files besides the usual data
+#: errors (TiffFileError is a ValueError).
+TIFF_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, TypeError)
+
+
 def _open(path: Path) -> Any:
     tifffile = _tifffile()
-    try:
+    size = path.stat().st_size
+    if size < 16:  # less than a header and one directory entry
+        raise TruncatedFileError(path, f"only {size} bytes; not a complete TIFF file")
+    with reading(path, "the TIFF header", also=TIFF_ERRORS):
         return tifffile.TiffFile(path)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except Exception as exc:  # TiffFileError, struct.error, ValueError on damaged headers
-        size = path.stat().st_size
-        if size < 16:
-            raise TruncatedFileError(path, f"only {size} bytes; not a complete TIFF file") from None
-        raise CorruptFileError(path, f"not a readable TIFF file: {exc}") from None
 
 
 def _tag_value(page: Any, code: int) -> Any:
@@ -457,10 +458,8 @@ class TiffFrameSource:
             raise ReadError(self._path, "the lazy stack was closed")
         if stop == start:
             return np.empty((0, *self._shape[1:]), self.dtype)
-        try:
+        with reading(self._path, f"frames {start}:{stop}", also=TIFF_ERRORS):
             arr = self._tif.asarray(key=range(start, stop), series=0)
-        except Exception as exc:
-            raise CorruptFileError(self._path, f"frames {start}:{stop} cannot be read: {exc}") from None
         return arr.reshape(stop - start, *self._shape[1:]).astype(self.dtype, copy=False)
 
     def read_frame(self, index: int) -> np.ndarray:
