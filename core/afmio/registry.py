@@ -305,14 +305,8 @@ class Registry:
             ) from exc
 
     def load(
-        self,
-        path: PathLike,
-        channel: str | None = None,
-        format: str | None = None,
-        lazy: bool = False,
-        *,
-        dtype: Any = None,
-        **options: Any,
+        self, path: PathLike, channel: str | None = None, format: str | None = None, lazy: bool = False,
+        *, dtype: Any = None, **options: Any,
     ) -> AFMImageStack:
         """Load a file or folder as an :class:`AFMImageStack`.
 
