@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
+import afmio
 import afmio_builtins.asd as asd
 from afmio import (
     FRAME_METADATA_KEYS,
@@ -577,3 +578,27 @@ def test_positioned_reads_without_preadv(tmp_path, monkeypatch, missing):
     with asd.read(layout.path, channel="ER", lazy=True) as stack:
         np.testing.assert_allclose(stack.get_frame(2), levels_to_values(raw[2], "ER"), atol=1e-4)
         np.testing.assert_allclose(stack.data, levels_to_values(raw[::-1], "ER"), atol=1e-4)
+
+
+# ---------------------------------------------------------------- dtype
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("ad_range", [0x3, 0x40000])
+def test_float64_keeps_the_full_conversion(tmp_path, reg, lazy, ad_range):
+    raw = _levels((3, 5, 7), top=4096)
+    layout = write_asd(tmp_path / "f.asd", {"TP": raw, "PH": raw[::-1]}, ad_range=ad_range)
+    for kind, levels in (("TP", raw), ("PH", raw[::-1])):
+        expected = levels_to_values(levels, kind, ad_range=ad_range)  # the sheet's formula, float64
+        with reg.load(layout.path, channel=kind, lazy=lazy, dtype="float64") as stack:
+            assert stack.dtype == np.float64 and stack.is_lazy == lazy
+            np.testing.assert_allclose(stack.data, expected, rtol=1e-12, atol=1e-9)
+            error64 = np.abs(stack.data - expected).max()
+        single = reg.load(layout.path, channel=kind)  # the default: float32 arithmetic, ~1 ulp off
+        assert single.dtype == np.float32
+        np.testing.assert_allclose(single.data, expected, rtol=1e-6, atol=1e-4)
+        assert error64 <= np.abs(single.data - expected).max() and error64 < 1e-9
+
+
+def test_dtype_other_than_float_is_an_option_error(tmp_path):
+    layout = write_asd(tmp_path / "f.asd", {"TP": _levels((1, 2, 2))})
+    with pytest.raises(afmio.OptionError, match="dtype must be float32 or float64"):
+        asd.read(layout.path, dtype="int16")

@@ -388,3 +388,16 @@ def test_unreadable_file_error_is_one_line_with_its_hint(tmp_path, capsys):
                    "(afmio writes gif files but cannot read them) [-v: details]"]
     assert main(["info", str(tmp_path / "movie.gif"), "-v"]) == 1
     assert len(capsys.readouterr().err.strip().splitlines()) > 1  # every driver's reason
+
+
+def test_info_verbose_lists_only_drivers_that_claimed_the_file(tmp_path, capsys):
+    renamed = tmp_path / "stack.bin"  # no driver claims .bin; npz recognises the content
+    afmio.save(synthetic_stack(2, 4, 4), tmp_path / "stack.npz")
+    (tmp_path / "stack.npz").rename(renamed)
+    res = afmio.registry.resolve(renamed)
+    assert res.driver.name == "npz" and "recognised by content" in res.reason
+    assert any(why == "its content check did not recognise the file" for _, why in res.rejected)
+    assert main(["info", str(renamed), "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "npz (no extension matched; recognised by content)" in out
+    assert "not chosen" not in out  # the sniffers that said no never claimed the file

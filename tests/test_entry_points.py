@@ -90,7 +90,7 @@ def test_override_by_priority_with_fallback_by_content(site, tmp_path):
     reg.save(stack, tmp_path / "toy.npz")
     res = reg.resolve(tmp_path / "toy.npz")
     assert res.driver.name == "toy-npz" and "content confirmed" in res.reason
-    assert ("npz", "also claims '.npz'; lower priority or later name") in res.rejected
+    assert ("npz", "claims '.npz' too; ranked below 'toy-npz': lower priority (0 < 10)") in res.rejected
     # ...while a playNano bundle, declined by the toy sniff, still reaches the built-in.
     reg.save(stack, tmp_path / "bundle.npz", format="npz")
     res = reg.resolve(tmp_path / "bundle.npz")

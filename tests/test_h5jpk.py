@@ -313,3 +313,13 @@ def test_conformance_kit_on_the_sample(sample, tmp_path):
                  pixels={(0, 0, 0): 740.408950}),
         tmp_dir=tmp_path,
     )
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_sample_float64_equals_the_sheet_exactly(sample, lazy):
+    path = sample(SAMPLE)
+    expected, _ = reference(path, "height_trace")
+    with afmio.load(path, lazy=lazy, dtype="float64") as stack:
+        assert stack.dtype == np.float64 and stack.is_lazy == lazy
+        np.testing.assert_allclose(stack.data, expected, rtol=1e-15, atol=0)
+    assert "note" not in stack.provenance["source"]  # the driver did it, not a cast afterwards

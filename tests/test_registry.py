@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import struct
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +21,11 @@ from afmio import (
     OverwriteError,
     PluginError,
     Registry,
+    ResourceError,
+    UnknownOptionError,
     WriteError,
     hookimpl,
+    reading,
 )
 from afmio.synthetic import synthetic_stack
 from afmio_testdata.toy import make_plugin, npy_read, npy_write
@@ -84,23 +90,51 @@ def test_load_sets_source_provenance(tmp_path):
     np.testing.assert_array_equal(loaded.data, stack.data)
 
 
-def test_reader_crash_becomes_corrupt_file_error(tmp_path):
+def test_reader_crash_is_a_driver_bug_not_a_corrupt_file(tmp_path):
     def bad_read(path, *, channel=None):
         return [][1]  # IndexError deep inside a driver
 
     reg = Registry([make_plugin([DriverSpec(name="bad", extensions=(".bad",), read="@read")], read=bad_read)])
     path = tmp_path / "x.bad"
     path.write_bytes(b"")
-    with pytest.raises(CorruptFileError) as info:
+    with pytest.raises(PluginError) as info:
         reg.load(path)
-    assert str(path) in str(info.value) and "IndexError" in str(info.value)
+    assert not isinstance(info.value, CorruptFileError)
+    text = str(info.value)
+    assert str(path) in text and "'bad'" in text and "in read" in text and "IndexError" in text
+    assert "a bug in the driver, not a damaged file" in text and isinstance(info.value.__cause__, IndexError)
+
+
+def test_library_error_wrapped_by_reading_is_a_corrupt_file(tmp_path):
+    def guarded_read(path, *, channel=None):
+        with reading(path, "the frame table"):
+            struct.unpack("<I", b"\x00")
+
+    reg = Registry([make_plugin([DriverSpec(name="ok", extensions=(".ok",), read="@read")], read=guarded_read)])
+    path = tmp_path / "x.ok"
+    path.write_bytes(b"\x00")
+    with pytest.raises(CorruptFileError, match=r"x\.ok: cannot read the frame table \(error: unpack requires"):
+        reg.load(path)
+
+
+def test_memory_error_names_the_file(tmp_path):
+    def greedy(path, *, channel=None):
+        raise MemoryError
+
+    reg = Registry([make_plugin([DriverSpec(name="big", extensions=(".big",), read="@read")], read=greedy)])
+    path = tmp_path / "x.big"
+    path.write_bytes(b"")
+    with pytest.raises(ResourceError, match=r"x\.big: out of memory reading") as info:
+        reg.load(path)
+    assert isinstance(info.value, MemoryError)
 
 
 def test_unknown_option_is_named(tmp_path):
     reg = Registry([_good_plugin()])
     reg.save(synthetic_stack(1, 4, 4), tmp_path / "a.npy")
-    with pytest.raises(TypeError, match="no option 'colour'"):
+    with pytest.raises(UnknownOptionError, match="no option 'colour'") as info:
         reg.load(tmp_path / "a.npy", colour="red")
+    assert isinstance(info.value, TypeError) and info.value.option == "colour"
 
 
 def test_save_refuses_to_overwrite_then_replaces(tmp_path):
@@ -126,8 +160,9 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
                                 write=half_write)])
     target = tmp_path / "movie.ome.tif"
     target.write_bytes(b"precious")
-    with pytest.raises(RuntimeError, match="disk on fire"):
+    with pytest.raises(PluginError, match="disk on fire") as info:  # a crash in a writer is a driver bug
         reg.save(synthetic_stack(1, 4, 4), target, overwrite=True)
+    assert "'flaky' failed in write" in str(info.value)
     assert target.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.ome.tif"]
     # The temporary name kept the full suffix so suffix-sniffing libraries behave.
@@ -178,7 +213,7 @@ def test_folder_output_is_atomic(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["000.npy", "001.npy", "002.npy"]
     reg.save(synthetic_stack(2, 4, 4), out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["000.npy", "001.npy"]
-    with pytest.raises(ValueError):
+    with pytest.raises(PluginError, match="bad frame"):
         reg.save(synthetic_stack(2, 4, 4), out, format="seqbad", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["movie.seq"]
 
@@ -305,3 +340,121 @@ def test_fast_entry_points_parse_dist_info(tmp_path, monkeypatch):
         ("foo", "my_plugin.drivers", "my-plugin", "2.5.1"),
         ("bar", "my_plugin.b:Plugin", "my-plugin", "2.5.1"),
     ]
+
+
+# ---------------------------------------------------------------- plugins that would fail silently
+class _Misspelt:
+    @hookimpl
+    def afmio_driver(self):  # the hook is afmio_drivers
+        return [GOOD]
+
+
+class _Unmarked:
+    def afmio_drivers(self):  # no @hookimpl: pluggy never calls it
+        return [GOOD]
+
+
+class _Empty:
+    @hookimpl
+    def afmio_drivers(self):
+        return []
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        (_Misspelt(), r"unknown hook 'afmio_driver'; did you mean 'afmio_drivers'\?"),
+        (_Unmarked(), r"afmio_drivers is not marked with @afmio.hookimpl"),
+        (_Empty(), r"declares no drivers"),
+        (object(), r"implements no afmio_drivers hook"),
+    ],
+)
+def test_plugin_that_declares_nothing_is_a_problem(plugin, message):
+    with pytest.warns(RuntimeWarning, match="set aside"):
+        reg = Registry([("p", plugin)])
+        problems = reg.problems()
+    assert reg.drivers() == []
+    assert len(problems) == 1 and problems[0].plugin == "p"
+    assert re.search(message, problems[0].detail), problems[0].detail
+
+
+def test_misspelt_plugin_does_not_block_a_good_one():
+    with pytest.warns(RuntimeWarning):
+        reg = Registry([("bad", _Misspelt()), ("good", _good_plugin())])
+        assert [d.name for d in reg.drivers()] == ["toy"]
+
+
+# ---------------------------------------------------------------- import of driver modules
+def test_driver_module_resolving_another_driver_at_import_does_not_deadlock(tmp_path, monkeypatch):
+    """Regression: a global import lock made this hang (the inner import waited on the outer)."""
+    (tmp_path / "afmio_dl_b.py").write_text("def read(path, *, channel=None):\n    return 'from b'\n")
+    (tmp_path / "afmio_dl_a.py").write_text(
+        "import sys\n"
+        "_read_b = sys.modules['afmio_dl_hub'].registry.driver('b').function('read')\n"
+        "def read(path, *, channel=None):\n"
+        "    return _read_b(path)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hub = types.ModuleType("afmio_dl_hub")
+    monkeypatch.setitem(sys.modules, "afmio_dl_hub", hub)
+    specs = [DriverSpec(name="a", extensions=(".a",), read="afmio_dl_a:read"),
+             DriverSpec(name="b", extensions=(".b",), read="afmio_dl_b:read")]
+    hub.registry = reg = Registry([make_plugin(specs)])
+    found = []
+    worker = threading.Thread(target=lambda: found.append(reg.driver("a").function("read")), daemon=True)
+    try:
+        worker.start()
+        worker.join(20)
+        assert not worker.is_alive(), "importing a driver module that resolves another driver deadlocked"
+        assert found and found[0]("x") == "from b"
+    finally:
+        for name in ("afmio_dl_a", "afmio_dl_b"):
+            sys.modules.pop(name, None)
+
+
+def test_signature_is_read_once_and_honours___signature__(tmp_path):
+    import inspect
+
+    calls = []
+
+    def write(stack, path, **render):
+        calls.append(render)
+
+    write.__signature__ = inspect.Signature([
+        inspect.Parameter("stack", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("path", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("cmap", inspect.Parameter.KEYWORD_ONLY, default="afmhot"),
+        inspect.Parameter("target", inspect.Parameter.KEYWORD_ONLY, default=None),
+    ])
+    reg = Registry([make_plugin([DriverSpec(name="pic", extensions=(".pic",), write="@write")], write=write)])
+    driver = reg.driver("pic")
+    assert driver.signature("write") is driver.signature("write")
+    assert driver.signature("write").keyword_options == ["cmap", "target"]
+    with pytest.raises(UnknownOptionError) as info:
+        reg.save(synthetic_stack(1, 4, 4), tmp_path / "a.pic", colour="red")
+    assert info.value.options == ["cmap"]  # target= is the registry's, not a user option
+    assert "target" not in str(info.value)
+
+
+def test_dtype_is_cast_for_a_driver_without_the_option(tmp_path):
+    reg = Registry([_good_plugin()])
+    stack = synthetic_stack(2, 4, 4)
+    reg.save(stack, tmp_path / "a.npy")
+    loaded = reg.load(tmp_path / "a.npy", dtype="float64")
+    assert loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded.data, stack.data.astype(np.float64))
+    assert "has no dtype option; its float32 frames were cast to float64" in loaded.provenance["source"]["note"]
+    assert "note" not in reg.load(tmp_path / "a.npy").provenance["source"]
+
+
+@pytest.mark.parametrize("fmt", ["npz", "h5", "ome.tif"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_bundle_readers_cast_to_the_requested_dtype(tmp_path, fmt, lazy):
+    import afmio
+
+    stack = synthetic_stack(3, 8, 8)
+    path = afmio.save(stack, tmp_path / f"a.{fmt}", compression="none") if fmt == "npz" else afmio.save(
+        stack, tmp_path / f"a.{fmt}")
+    with afmio.load(path, lazy=lazy, dtype="float64") as back:
+        assert back.dtype == np.float64 and back.is_lazy == lazy and "note" not in back.provenance["source"]
+        np.testing.assert_array_equal(back.data, stack.data.astype(np.float64))

@@ -155,3 +155,96 @@ def test_sniff_that_raises_is_treated_as_cannot_tell(tmp_path):
                                 read=npy_read, boom=boom)])
     path = _write_npy(tmp_path / "a.q")
     assert reg.resolve(path).driver.name == "x"
+
+
+# ---------------------------------------------------------------- every loser carries its true reason
+def _rejections(res):
+    return dict(res.rejected)
+
+
+def test_shorter_suffix_claimant_is_listed_when_the_longest_wins(reg, tmp_path):
+    """Regression: a shorter-suffix claimant was left out when the longest suffix won at once."""
+    res = reg.resolve(_write_npy(tmp_path / "a.ome.tif", b"OME!"))
+    assert res.driver.name == "ome"
+    assert _rejections(res) == {"tif-generic": "claims only the shorter suffix '.tif'; 'ome' claims '.ome.tif'"}
+    assert set(res.claimants) == {"ome", "tif-generic"}
+
+
+def test_rank_once_then_filter_labels_every_loser(tmp_path):
+    """Regression: when the longest claim declined, the next group was labelled "shorter suffix"
+    as a whole, so the eventual winner appeared among the rejected and its rival got the wrong reason."""
+    specs = [
+        DriverSpec(name="long", extensions=(".b.c",), read="@read", sniff="@never"),
+        DriverSpec(name="mid-high", extensions=(".c",), read="@read", priority=2),
+        DriverSpec(name="mid-low", extensions=(".c",), read="@read"),
+        DriverSpec(name="mid-low2", extensions=(".c",), read="@read"),
+        DriverSpec(name="other", extensions=(".d",), read="@read", sniff="@never"),
+    ]
+    reg = Registry([make_plugin(specs, read=npy_read, never=lambda path: False)])
+    res = reg.resolve(_write_npy(tmp_path / "x.b.c"))
+    assert res.driver.name == "mid-high"
+    assert _rejections(res) == {
+        "long": "claims '.b.c', but its content check declined it",
+        "mid-low": "claims '.c' too; ranked below 'mid-high': lower priority (0 < 2)",
+        "mid-low2": "claims '.c' too; ranked below 'mid-high': lower priority (0 < 2)",
+    }
+    assert "mid-high" not in _rejections(res)
+    assert set(res.claimants) == {"long", "mid-high", "mid-low", "mid-low2"}  # "other" never claimed it
+
+
+def test_equal_priority_loser_says_name_order(tmp_path):
+    specs = [DriverSpec(name="b", extensions=(".dat",), read="@read"),
+             DriverSpec(name="a", extensions=(".dat",), read="@read")]
+    res = Registry([make_plugin(specs, read=npy_read)]).resolve(_write_npy(tmp_path / "f.dat"))
+    assert res.driver.name == "a"
+    assert _rejections(res) == {"b": "claims '.dat' too; ranked below 'a': same priority, later name"}
+
+
+def test_content_fallback_records_declined_claimants_and_non_recognisers(reg, tmp_path):
+    path = _write_npy(tmp_path / "x.tif.bin", b"MAGIC")
+    res = reg.resolve(path)
+    assert res.driver.name == "magic" and res.claimants == ("magic",)
+    assert _rejections(res) == {"ome": "its content check did not recognise the file"}
+
+
+def test_folder_member_claims_ranked_by_count_with_reasons(reg, tmp_path):
+    for name in ["a.frm", "b.001", "c.002", "x.cub", "y.cub"]:
+        _write_npy(tmp_path / name)
+    res = reg.resolve(tmp_path)
+    assert res.driver.name == "frames"
+    assert _rejections(res) == {"cubes": "2 files match *.cub against 3 for 'frames'"}
+
+
+def test_folder_name_claim_outranks_member_counts(reg, tmp_path):
+    store = tmp_path / "movie.zst"
+    store.mkdir()
+    for name in ["a.frm", "b.frm"]:
+        _write_npy(store / name)
+    res = reg.resolve(store)
+    assert res.driver.name == "zstore" and res.reason == "folder name ends with '.zst'"
+    assert _rejections(res) == {"frames": "2 files match *.frm, *.[0-9][0-9][0-9], but 'zstore' claims the "
+                                          "folder by its name"}
+
+
+def test_write_losers_reasons(reg, tmp_path):
+    res = reg.resolve(tmp_path / "o.ome.tif", mode="write")
+    assert res.driver.name == "ome" and res.rejected == []
+    specs = [DriverSpec(name="w-long", extensions=(".x.y",), write="@write"),
+             DriverSpec(name="w-short", extensions=(".y",), write="@write", priority=9)]
+    res = Registry([make_plugin(specs, write=npy_write)]).resolve(tmp_path / "o.x.y", mode="write")
+    assert res.driver.name == "w-long"
+    assert _rejections(res) == {"w-short": "claims only the shorter suffix '.y'; 'w-long' claims '.x.y'"}
+
+
+def test_folder_hint_only_when_a_folder_format_claimed_the_file(tmp_path):
+    never = lambda path: False  # noqa: E731
+    specs = [DriverSpec(name="frames", kind="folder", member_patterns=("*.frm",), read="@read", sniff="@never"),
+             DriverSpec(name="plain", extensions=(".pln",), read="@read", sniff="@never")]
+    reg = Registry([make_plugin(specs, read=npy_read, never=never)])
+    with pytest.raises(UnsupportedFormatError) as info:
+        reg.resolve(_write_npy(tmp_path / "a.frm"))
+    assert info.value.hint is not None and "load the whole folder" in info.value.hint
+    assert "'frames'" in info.value.hint
+    with pytest.raises(UnsupportedFormatError) as info:
+        reg.resolve(_write_npy(tmp_path / "a.pln"))
+    assert info.value.hint is None

@@ -199,8 +199,9 @@ def test_crash_mid_write_keeps_previous_file(fmt, tmp_path):
     before = target.read_bytes()
     doomed = afmio.AFMImageStack(FailingSource(good.data.copy()), 0.5, "height_trace", None,
                                  good.frame_metadata)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(afmio.PluginError, match="simulated crash") as info:  # not a user error
         afmio.save(doomed, target, format=fmt, overwrite=True)
+    assert isinstance(info.value.__cause__, RuntimeError)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 

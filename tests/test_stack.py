@@ -193,3 +193,84 @@ def test_lazy_strided_slice_and_iter_single_frames():
     assert len(frames) == 6 and frames[5].shape == (2, 2)
     with pytest.raises(ValueError):
         next(s.iter_frames(block=0))
+
+
+# ---------------------------------------------------------------- the model's one way to build stacks
+def test_array_is_wrapped_in_a_frame_source_without_a_copy():
+    array = np.zeros((3, 2, 2), np.float32)
+    stack = AFMImageStack(array, 1.0, "c", None)
+    assert isinstance(stack._source, ArrayFrameSource)
+    assert stack.data is array and not stack.is_lazy
+    assert np.shares_memory(stack.get_frame(1), array)
+
+
+def test_missing_frame_metadata_gets_all_six_keys():
+    stack = AFMImageStack(np.zeros((3, 2, 2)), 2.5, "c", None, [{"timestamp": 0.0}])
+    for md in stack.frame_metadata[1:]:
+        assert set(md) == set(FRAME_METADATA_KEYS)
+        assert md["frame_pixel_size_nm"] == 2.5 and md["timestamp"] is None and md["line_rate"] is None
+    assert stack.frame_metadata[0] == {"timestamp": 0.0}  # given metadata is kept as given
+
+
+def test_acquisition_in_the_constructor():
+    facts = {"instrument": "x"}
+    stack = AFMImageStack(np.zeros((1, 2, 2)), 1.0, "c", None, acquisition=facts)
+    assert stack.acquisition == facts and stack.provenance["acquisition"] is not facts
+
+
+def test_from_source_eager_reads_everything_and_closes():
+    array = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+    src = CountingSource(array)
+    stack = AFMImageStack.from_source(src, 1.0, "c", None, lazy=False, z_unit="V")
+    assert src.closed and src.reads == [(0, 3)] and not stack.is_lazy and stack.z_unit == "V"
+    np.testing.assert_array_equal(stack.data, array)
+    np.testing.assert_array_equal(stack[1:].data, array[1:])
+
+
+def test_from_source_lazy_keeps_the_source_open_until_close():
+    src = CountingSource(np.zeros((3, 2, 2), np.float32))
+    with AFMImageStack.from_source(src, 1.0, "c", None, lazy=True) as stack:
+        assert stack.is_lazy and not src.closed and src.reads == []
+    assert src.closed
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_from_source_closes_the_source_when_building_fails(lazy):
+    src = CountingSource(np.zeros((2, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="Metadata length"):
+        AFMImageStack.from_source(src, 1.0, "c", None, [{}, {}, {}], lazy=lazy)
+    assert src.closed
+
+
+def test_from_source_closes_the_source_when_the_eager_read_fails():
+    class Failing(CountingSource):
+        def read_frames(self, start, stop):
+            raise OSError("disk gone")
+
+    src = Failing(np.zeros((2, 2, 2), np.float32))
+    with pytest.raises(OSError, match="disk gone"):
+        AFMImageStack.from_source(src, 1.0, "c", None, lazy=False)
+    assert src.closed
+
+
+def test_derive_carries_the_description_not_the_processing():
+    stack = _stack(pixel_size_y_nm=3.0, z_unit="deg")
+    stack.acquisition["scanner"] = {"gain": 2}
+    stack.processed["raw"] = stack.data.copy()
+    new = stack.derive(stack.data[:2] * 2, stack.frame_metadata[:2])
+    assert (new.pixel_size_nm, new.pixel_size_y_nm, new.channel, new.file_path, new.z_unit) == (
+        2.0, 3.0, "height_trace", "x.asd", "deg")
+    assert new.acquisition == stack.acquisition and new.acquisition["scanner"] is not stack.acquisition["scanner"]
+    assert new.processed == {} and new.n_frames == 2
+    same = stack.derive()
+    assert same.data is stack.data and same.frame_metadata == stack.frame_metadata
+    assert same.frame_metadata[0] is not stack.frame_metadata[0]
+
+
+def test_setting_data_on_a_lazy_stack_still_closes_its_file():
+    src = CountingSource(np.zeros((2, 2, 2), np.float32))
+    stack = AFMImageStack(src, 1.0, "c", None)
+    stack.data = np.ones((2, 2, 2))
+    assert not stack.is_lazy and not src.closed
+    stack.close()
+    assert src.closed

@@ -16,14 +16,17 @@ from .errors import (
     ChannelNotFoundError,
     CorruptFileError,
     MissingDependencyError,
+    OptionError,
     OverwriteError,
     PathNotFoundError,
     PluginError,
     ReadError,
     ResourceError,
     TruncatedFileError,
+    UnknownOptionError,
     UnsupportedFormatError,
     WriteError,
+    reading,
 )
 from .frames import ArrayFrameSource, FrameSource
 from .hookspecs import API_VERSION, DriverSpec, ProbeResult, hookimpl
@@ -42,6 +45,7 @@ __all__ = [
     "DriverSpec",
     "FrameSource",
     "MissingDependencyError",
+    "OptionError",
     "OverwriteError",
     "PathNotFoundError",
     "PluginError",
@@ -50,6 +54,7 @@ __all__ = [
     "Registry",
     "ResourceError",
     "TruncatedFileError",
+    "UnknownOptionError",
     "UnsupportedFormatError",
     "WriteError",
     "__version__",
@@ -58,6 +63,7 @@ __all__ = [
     "hookimpl",
     "load",
     "preview",
+    "reading",
     "registry",
     "save",
     "to_dask",
@@ -68,7 +74,11 @@ registry = Registry(discover=True)
 
 
 def load(path: Any, channel: str | None = None, **kwargs: Any) -> AFMImageStack:
-    """Load a file or folder with the shared registry (see :meth:`Registry.load`)."""
+    """Load a file or folder with the shared registry (see :meth:`Registry.load`).
+
+    ``dtype="float64"`` keeps an instrument's full precision; ``lazy=True`` reads
+    frames on demand.
+    """
     return registry.load(path, channel=channel, **kwargs)
 
 

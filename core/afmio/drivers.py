@@ -1,20 +1,81 @@
-"""A registered driver: a declaration plus where it came from, with lazy imports."""
+"""A registered driver: a declaration plus where it came from, with lazy imports.
+
+A driver's functions are imported on first use and their signatures read once
+(:class:`FunctionSignature`); the registry and the test kit ask that one record which
+options a function takes.
+
+Imports need no lock of ours: :func:`importlib.import_module` already serialises the
+import of each module, and a global lock would deadlock a driver module whose import
+resolves another driver's function (the second import waits on the lock the first holds).
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import importlib
-import threading
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PluginError
-from .hookspecs import DriverSpec
+from .hookspecs import ROLES, DriverSpec, Role
 
-__all__ = ["Driver", "FormatInfo"]
+__all__ = ["Driver", "FormatInfo", "FunctionSignature"]
 
-_import_lock = threading.Lock()
+_POSITIONAL_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_KEYWORD_KINDS = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+@dataclass(frozen=True)
+class FunctionSignature:
+    """What a driver function accepts, read once from :func:`inspect.signature`.
+
+    A function whose signature cannot be read (some builtins) is taken to accept
+    anything (``known`` is False). A ``__signature__`` set on the function (as the
+    picture writers' ``takes_render_options`` does) is honoured.
+    """
+
+    parameters: Mapping[str, inspect.Parameter]
+    known: bool = True
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any]) -> FunctionSignature:
+        try:
+            return cls(dict(inspect.signature(fn).parameters))
+        except (TypeError, ValueError):
+            return cls({}, known=False)
+
+    @property
+    def has_var_keyword(self) -> bool:
+        """True for ``**options``: the function takes any keyword (or its signature is unknown)."""
+        return not self.known or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in self.parameters.values())
+
+    @property
+    def keyword_options(self) -> list[str]:
+        """Keyword-only parameter names: the options a user may pass, in order."""
+        return [n for n, p in self.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    def declares(self, name: str) -> bool:
+        """True when ``name`` is a parameter by name (``**options`` does not count)."""
+        p = self.parameters.get(name)
+        return p is not None and p.kind in _KEYWORD_KINDS
+
+    def accepts(self, name: str) -> bool:
+        """True when ``name=`` may be passed: declared, or taken by ``**options``."""
+        return self.has_var_keyword or self.declares(name)
+
+    def positional_range(self) -> tuple[int, int]:
+        """(required, maximum) positional arguments; maximum is large for ``*args``."""
+        pos = [p for p in self.parameters.values() if p.kind in _POSITIONAL_KINDS]
+        required = sum(1 for p in pos if p.default is inspect.Parameter.empty)
+        varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in self.parameters.values())
+        return required, (1 << 16) if varargs or not self.known else len(pos)
+
+    def __str__(self) -> str:
+        if not self.known:
+            return "(...)"
+        return str(inspect.Signature(list(self.parameters.values())))
 
 
 @dataclass(frozen=True)
@@ -68,6 +129,7 @@ class Driver:
     distribution: str | None = None
     version: str | None = None
     _functions: dict[str, Callable[..., Any]] = field(default_factory=dict, compare=False, repr=False)
+    _signatures: dict[str, FunctionSignature] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -78,33 +140,60 @@ class Driver:
         """The name and every alias, lower case."""
         return (self.spec.name, *(a.lower() for a in self.spec.aliases))
 
-    def can(self, role: str) -> bool:
-        return getattr(self.spec, role) is not None
+    def can(self, role: Role) -> bool:
+        return self.reference(role) is not None
 
-    def function(self, role: str) -> Callable[..., Any]:
+    def reference(self, role: Role) -> str | None:
+        """The ``"module:function"`` declared for ``role``, or None."""
+        if role not in ROLES:
+            raise ValueError(f"unknown driver role {role!r}; roles: {', '.join(ROLES)}")
+        ref: str | None = getattr(self.spec, role)
+        return ref
+
+    def function(self, role: Role) -> Callable[..., Any]:
         """Import and return the function declared for ``role`` (``read``, ``write``...)."""
         cached = self._functions.get(role)
         if cached is not None:
             return cached
-        ref = getattr(self.spec, role)
+        ref = self.reference(role)
         if ref is None:
             raise PluginError(self.plugin, f"driver {self.name!r} declares no {role} function")
         module_name, _, attr = ref.partition(":")
-        with _import_lock:
-            try:
-                obj: Any = importlib.import_module(module_name)
-                for part in attr.split("."):
-                    obj = getattr(obj, part)
-            except ImportError as exc:
-                raise PluginError(
-                    self.plugin, f"driver {self.name!r}: cannot import {ref}: {exc}"
-                ) from exc
-            except AttributeError as exc:
-                raise PluginError(self.plugin, f"driver {self.name!r}: {ref} does not exist") from exc
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except ImportError as exc:
+            raise PluginError(self.plugin, f"driver {self.name!r}: cannot import {ref}: {exc}") from exc
+        except AttributeError as exc:
+            raise PluginError(self.plugin, f"driver {self.name!r}: {ref} does not exist") from exc
+        except Exception as exc:  # the module itself fails at import (a bug in the plugin)
+            raise PluginError(
+                self.plugin, f"driver {self.name!r}: importing {module_name} raised {type(exc).__name__}: {exc}"
+            ) from exc
         if not callable(obj):
             raise PluginError(self.plugin, f"driver {self.name!r}: {ref} is not callable")
-        self._functions[role] = obj
-        return obj
+        fn: Callable[..., Any] = obj
+        self._functions[role] = fn
+        return fn
+
+    def import_problems(self) -> list[PluginError]:
+        """Import every declared function now; the errors of those that fail (a typo in a reference)."""
+        found = []
+        for role in ROLES:
+            if self.can(role):
+                try:
+                    self.function(role)
+                except PluginError as exc:
+                    found.append(exc)
+        return found
+
+    def signature(self, role: Role) -> FunctionSignature:
+        """The parameters of the function for ``role``, read once and kept."""
+        cached = self._signatures.get(role)
+        if cached is None:
+            cached = self._signatures[role] = FunctionSignature.of(self.function(role))
+        return cached
 
     def extension_match(self, filename: str) -> str | None:
         """The longest declared extension ending ``filename`` (case-insensitive)."""

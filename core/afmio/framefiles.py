@@ -78,7 +78,7 @@ from .errors import (
     UnsupportedFormatError,
     WriteError,
 )
-from .frames import FrameSourceBase
+from .frames import FrameSourceBase, float_dtype
 from .hookspecs import ProbeResult
 from .ioutil import check_allocation, natural_sort_key
 from .metadata import build_frame_metadata
@@ -330,13 +330,6 @@ def _read_into(codec: FrameCodec, header: FrameHeader, image: ImageInfo, out: np
     out[...] = values
 
 
-def _float_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, not {dt}")
-    return dt
-
-
 #: Read options every frame-per-file driver has, before the codec's own.
 _BASE_OPTIONS = ("channel", "lazy", "dtype", "progress", "skip_damaged")
 
@@ -567,7 +560,7 @@ class FramePerFileDriver:
             The format's own read options.
         """
         with overriding(progress):
-            return self._read(Path(path), channel, lazy, _float_dtype(dtype), options, skip_damaged)
+            return self._read(Path(path), channel, lazy, float_dtype(dtype), options, skip_damaged)
 
     def _read(self, p: Path, channel: str | None, lazy: bool, out_dtype: np.dtype,
               options: Mapping[str, Any], skip_damaged: bool = False) -> AFMImageStack:
@@ -580,7 +573,7 @@ class FramePerFileDriver:
         first = scan.images[0]
         if data is None:
             data = _FileFrames(self.codec, scan, out_dtype)
-        stack = AFMImageStack(
+        return AFMImageStack(
             data,
             first.pixel_size_nm,
             first.channel,
@@ -588,9 +581,8 @@ class FramePerFileDriver:
             meta,
             pixel_size_y_nm=first.pixel_size_y_nm,
             z_unit=first.z_unit,
+            acquisition=acquisition,
         )
-        stack.provenance["acquisition"] = acquisition
-        return stack
 
     def _read_all(self, p: Path, scan: _Scan, dtype: np.dtype, skip_damaged: bool) -> tuple[np.ndarray, _Scan]:
         """Every frame at once, leaving out damaged member files when ``skip_damaged``."""

@@ -9,11 +9,35 @@ asked for. :class:`ArrayFrameSource` wraps an in-memory array and
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ArrayFrameSource", "FrameSource", "SlicedFrameSource"]
+from .errors import OptionError
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "ArrayFrameSource",
+    "CastFrameSource",
+    "FrameSource",
+    "SlicedFrameSource",
+    "cast_frames",
+    "float_dtype",
+]
+
+#: The element types a reader's ``dtype=`` option may ask for.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype=`` as a numpy dtype, float32 or float64, or :class:`~afmio.OptionError`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise OptionError(f"dtype must be float32 or float64, not {dtype!r}")
+    return dt
 
 
 @runtime_checkable
@@ -127,3 +151,36 @@ class SlicedFrameSource:
     def close(self) -> None:
         # The base owns the file; the parent stack closes it.
         pass
+
+
+class CastFrameSource:
+    """Another source's frames converted to ``dtype`` as they are read; closing closes the base."""
+
+    def __init__(self, base: FrameSource, dtype: Any) -> None:
+        self._base = base
+        self._dtype = np.dtype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._base.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    def read_frame(self, index: int) -> np.ndarray:
+        return self._base.read_frame(index).astype(self._dtype, copy=False)
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        return self._base.read_frames(start, stop).astype(self._dtype, copy=False)
+
+    def close(self) -> None:
+        self._base.close()
+
+
+def cast_frames(data: np.ndarray | FrameSource, dtype: Any) -> np.ndarray | FrameSource:
+    """``data`` with elements of ``dtype``: an array cast now, a source cast as frames are read."""
+    wanted = np.dtype(dtype)
+    if isinstance(data, np.ndarray):
+        return data.astype(wanted, copy=False)
+    return data if np.dtype(data.dtype) == wanted else CastFrameSource(data, wanted)

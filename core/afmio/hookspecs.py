@@ -34,17 +34,49 @@ Function signatures a driver provides (every one receives a :class:`pathlib.Path
     Channel names as the file spells them.
 ``sniff(path) -> bool | None``
     A cheap content check: False = not mine, True = mine, None = cannot tell.
+
+The :class:`typing.Protocol` classes below (:class:`ReadFunction`,
+:class:`WriteFunction`, ...) spell these out for type checkers; :data:`Role` names the
+five roles.
+
+Errors: raise an :class:`~afmio.AfmioError` for anything wrong with the file or the
+call (wrap a format library's own exceptions with :class:`afmio.errors.reading`); the
+registry turns OS errors into :class:`~afmio.ReadError` / :class:`~afmio.WriteError`
+and reports any other exception as a bug in the driver (:class:`~afmio.PluginError`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pluggy
 
-__all__ = ["API_VERSION", "DriverSpec", "ProbeResult", "afmio_drivers", "hookimpl", "hookspec"]
+if TYPE_CHECKING:
+    from .stack import AFMImageStack
+
+__all__ = [
+    "API_VERSION",
+    "ROLES",
+    "ChannelsFunction",
+    "DriverSpec",
+    "LazyReadFunction",
+    "ProbeFunction",
+    "ProbeResult",
+    "ReadFunction",
+    "Role",
+    "SniffFunction",
+    "WriteFunction",
+    "afmio_drivers",
+    "hookimpl",
+    "hookspec",
+]
+
+#: The five things a driver may do; each is a ``"module:function"`` field of :class:`DriverSpec`.
+Role = Literal["read", "write", "probe", "channels", "sniff"]
+ROLES: tuple[Role, ...] = ("read", "write", "probe", "channels", "sniff")
 
 #: The contract version this afmio implements. A spec declaring another is refused.
 API_VERSION = 1
@@ -135,7 +167,7 @@ class DriverSpec:
             found.append("member_patterns only make sense for kind='folder'")
         if self.read is None and self.write is None:
             found.append("declares neither read nor write")
-        for role in ("read", "write", "probe", "channels", "sniff"):
+        for role in ROLES:
             ref = getattr(self, role)
             if ref is not None and (not isinstance(ref, str) or not _CALLABLE_RE.match(ref)):
                 found.append(f"{role} must be a 'module:function' string, not {ref!r}")
@@ -184,6 +216,46 @@ class ProbeResult:
     z_unit: str | None = None
     frame_times: list[float] | None = None
     acquisition: dict[str, Any] = field(default_factory=dict)
+
+
+class ReadFunction(Protocol):
+    """``read(path, *, channel=None, **options) -> AFMImageStack``.
+
+    Extra keyword-only options (``allow_truncated=``, ``dtype=``) are the driver's own;
+    ``channel=None`` means the file's default channel.
+    """
+
+    def __call__(self, path: Path, /, *, channel: str | None = ...) -> AFMImageStack: ...
+
+
+class LazyReadFunction(Protocol):
+    """A reader declared with ``lazy=True``: it also takes ``lazy=``."""
+
+    def __call__(self, path: Path, /, *, channel: str | None = ..., lazy: bool = ...) -> AFMImageStack: ...
+
+
+class WriteFunction(Protocol):
+    """``write(stack, path, **options) -> None``: write exactly ``path``."""
+
+    def __call__(self, stack: AFMImageStack, path: Path, /) -> None: ...
+
+
+class ProbeFunction(Protocol):
+    """``probe(path) -> ProbeResult``: header-only facts."""
+
+    def __call__(self, path: Path, /) -> ProbeResult: ...
+
+
+class ChannelsFunction(Protocol):
+    """``channels(path) -> list[str]``: channel names as the file spells them."""
+
+    def __call__(self, path: Path, /) -> list[str]: ...
+
+
+class SniffFunction(Protocol):
+    """``sniff(path) -> bool | None``: False = not mine, True = mine, None = cannot tell."""
+
+    def __call__(self, path: Path, /) -> bool | None: ...
 
 
 @hookspec

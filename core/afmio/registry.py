@@ -7,16 +7,18 @@ builds an isolated instance that sees only the plugins handed to it.
 
 from __future__ import annotations
 
-import inspect
+import difflib
 import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pluggy
 
 from . import hookspecs
@@ -24,15 +26,15 @@ from .atomic import atomic_output, full_suffix
 from .drivers import Driver, FormatInfo
 from .errors import (
     AfmioError,
-    CorruptFileError,
     PathNotFoundError,
     PluginError,
     ReadError,
     ResourceError,
+    UnknownOptionError,
     UnsupportedFormatError,
     WriteError,
 )
-from .hookspecs import DriverSpec, ProbeResult
+from .hookspecs import DriverSpec, ProbeResult, Role
 from .liblogs import captured_library_logs
 from .limits import LAZY_HINT
 from .naming import export_stem, is_safe_layer_name, safe_layer_name
@@ -45,7 +47,13 @@ ENTRY_POINT_GROUP = "afmio.drivers"
 
 log = logging.getLogger("afmio.registry")
 
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
+
+#: The hook every plugin implements; a near miss (``afmio_driver``) is reported as such.
+HOOK_NAME = "afmio_drivers"
+
+#: Keywords the registry itself passes to writers: never shown to users as options.
+_REGISTRY_KEYWORDS = frozenset({"target"})
 
 
 @dataclass(frozen=True)
@@ -139,8 +147,6 @@ class Registry:
     def _problem(self, plugin: str, detail: str, distribution: str | None = None) -> None:
         problem = PluginProblem(plugin, detail, distribution)
         self._problems.append(problem)
-        import warnings
-
         warnings.warn(f"afmio plugin set aside: {problem}", RuntimeWarning, stacklevel=4)
 
     def _add_plugin(
@@ -159,15 +165,24 @@ class Registry:
         except Exception as exc:  # pluggy validation, duplicate plugin name
             self._problem(name, f"cannot register: {exc}", distribution)
             return
+        missing = _hook_problem(self._pm, plugin)
+        if missing:
+            self._pm.unregister(plugin)
+            self._problem(name, missing, distribution)
+            return
         others = [p for p in self._pm.get_plugins() if p is not plugin]
         try:
-            caller = self._pm.subset_hook_caller("afmio_drivers", remove_plugins=others)
+            caller = self._pm.subset_hook_caller(HOOK_NAME, remove_plugins=others)
             results = caller()
         except Exception as exc:
-            self._problem(name, f"afmio_drivers() raised {type(exc).__name__}: {exc}", distribution)
+            self._problem(name, f"{HOOK_NAME}() raised {type(exc).__name__}: {exc}", distribution)
             self._pm.unregister(plugin)
             return
         specs = [spec for result in results for spec in (result or [])]
+        if not specs:
+            self._problem(name, f"declares no drivers ({HOOK_NAME}() returned nothing)", distribution)
+            self._pm.unregister(plugin)
+            return
         for spec in specs:
             self._add_spec(spec, name, distribution, version)
 
@@ -259,43 +274,44 @@ class Registry:
         return resolve_read(drivers, p, format)
 
     # ------------------------------------------------------------------ calling drivers
-    def _call(self, driver: Driver, role: str, path: Path, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, driver: Driver, role: Role, path: Path, *args: Any, **kwargs: Any) -> Any:
+        """Run one driver function under the error policy.
+
+        An :class:`AfmioError` passes as raised; OS errors become
+        :class:`PathNotFoundError` / :class:`ReadError` (when writing, the atomic save
+        makes them a :class:`WriteError`); running out of memory becomes :class:`ResourceError`; anything else is
+        a bug in the driver, reported as :class:`PluginError` naming it (never as a
+        damaged file).
+        """
         fn = driver.function(role)
-        _check_options(driver, role, fn, kwargs)
+        _check_options(driver, role, kwargs)
         try:
             with captured_library_logs(path):
                 return fn(*args, **kwargs)
         except AfmioError:
             raise
-        except FileNotFoundError as exc:
-            raise PathNotFoundError(getattr(exc, "filename", None) or path) from exc
-        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-            if role == "write":  # atomic_output reports it as a WriteError naming the target
-                raise
-            raise ReadError(path, exc.strerror or str(exc)) from exc
         except OSError as exc:
             if role == "write":
-                raise
-            raise ReadError(path, f"{type(exc).__name__}: {exc}") from exc
+                raise  # the atomic save turns it into a WriteError after removing the temporary
+            if isinstance(exc, FileNotFoundError):
+                raise PathNotFoundError(exc.filename or path) from exc
+            detail = exc.strerror if isinstance(exc, (PermissionError, IsADirectoryError, NotADirectoryError)) else None
+            raise ReadError(path, detail or f"{type(exc).__name__}: {exc}") from exc
         except MemoryError as exc:  # a driver that did not check first (afmio.limits)
-            raise ResourceError(path, f"driver {driver.name!r} ran out of memory ({exc or 'MemoryError'}); "
-                                f"{LAZY_HINT}") from exc
-        except (TypeError, ValueError) as exc:
-            if role == "write":
-                raise
-            raise CorruptFileError(path, f"driver {driver.name!r} failed: {type(exc).__name__}: {exc}") from exc
+            verb = "writing" if role == "write" else "reading"
+            raise ResourceError(path, f"out of memory {verb} with driver {driver.name!r} "
+                                f"({exc or 'MemoryError'}); {LAZY_HINT}") from exc
         except Exception as exc:
-            if role == "write":
-                raise
-            raise CorruptFileError(path, f"driver {driver.name!r} failed: {type(exc).__name__}: {exc}") from exc
+            blame = "the driver or the stack's frame source" if role == "write" else "the driver, not a damaged file"
+            raise PluginError(
+                driver.plugin,
+                f"driver {driver.name!r} failed in {role} on {path}: {type(exc).__name__}: {exc} "
+                f"(an unexpected error: a bug in {blame})",
+            ) from exc
 
     def load(
-        self,
-        path: PathLike,
-        channel: str | None = None,
-        format: str | None = None,
-        lazy: bool = False,
-        **options: Any,
+        self, path: PathLike, channel: str | None = None, format: str | None = None, lazy: bool = False,
+        *, dtype: Any = None, **options: Any,
     ) -> AFMImageStack:
         """Load a file or folder as an :class:`AFMImageStack`.
 
@@ -310,6 +326,11 @@ class Registry:
         lazy : bool
             Read frames on demand (drivers that cannot do so load eagerly and say so
             in ``provenance["source"]``).
+        dtype : numpy dtype or str, optional
+            Element type of the frames (``"float64"`` keeps the full precision of
+            instruments that store more than float32 holds). Passed to drivers whose
+            reader takes ``dtype=``; for the others the loaded frames are cast, and
+            ``provenance["source"]["note"]`` says so. Default: the driver's own.
         **options
             Driver-specific options (e.g. ``allow_truncated=True`` for ASD).
         """
@@ -319,9 +340,19 @@ class Registry:
         kwargs: dict[str, Any] = dict(options)
         if driver.spec.lazy:
             kwargs["lazy"] = lazy
+        wanted = None if dtype is None else np.dtype(dtype)
+        cast_here = wanted is not None and not driver.signature("read").accepts("dtype")
+        if wanted is not None and not cast_here:
+            kwargs["dtype"] = wanted
         stack = self._call(driver, "read", p, p, channel=channel, **kwargs)
         if not isinstance(stack, AFMImageStack):
             raise PluginError(driver.plugin, f"driver {driver.name!r} returned {type(stack).__name__}, not a stack")
+        notes = []
+        if lazy and not driver.spec.lazy:
+            notes.append(f"driver {driver.name!r} cannot read lazily; loaded eagerly")
+        if cast_here and wanted is not None and stack.dtype != wanted:
+            notes.append(f"driver {driver.name!r} has no dtype option; its {stack.dtype} frames were cast to {wanted}")
+            stack.convert_dtype(wanted)
         source: dict[str, Any] = {
             "driver": driver.name,
             "plugin": driver.plugin,
@@ -331,8 +362,8 @@ class Registry:
             "reason": res.reason,
             "lazy": bool(lazy and driver.spec.lazy),
         }
-        if lazy and not driver.spec.lazy:
-            source["note"] = f"driver {driver.name!r} cannot read lazily; loaded eagerly"
+        if notes:
+            source["note"] = "; ".join(notes)
         renamed = _escape_layer_names(stack)
         if renamed:
             source["renamed_layers"] = renamed
@@ -347,7 +378,11 @@ class Registry:
         p = _input_path(path)
         res = self.resolve(p, format)
         if res.driver.can("probe"):
-            return self._call(res.driver, "probe", p, p)
+            found = self._call(res.driver, "probe", p, p)
+            if not isinstance(found, ProbeResult):
+                raise PluginError(res.driver.plugin, f"driver {res.driver.name!r} probe returned "
+                                  f"{type(found).__name__}, not a ProbeResult")
+            return found
         with self.load(p, format=res.driver.name, lazy=True) as stack:
             return ProbeResult(
                 n_frames=stack.n_frames,
@@ -408,7 +443,7 @@ class Registry:
         _require_safe_layer_names(stack, target)
         source = stack.raw_view() if raw else stack
         suffix = full_suffix(target, driver.spec.extensions)
-        if _accepts(driver.function("write"), "target"):
+        if driver.signature("write").declares("target"):
             options = {**options, "target": target}  # the final name, for writers that name files after it
         # A folder driver writes a folder, except to a name that is one of its member files
         # (``scan.gwy`` for a frame-per-file format): that is a single-file output.
@@ -443,8 +478,8 @@ class Registry:
         written = []
         for d in drivers:
             ext = d.spec.extensions[0] if d.spec.extensions else ""
-            fn = d.function("write")
-            accepted = _accepted_options(fn, options)
+            takes = d.signature("write")
+            accepted = {k: v for k, v in options.items() if takes.accepts(k) and k not in _REGISTRY_KEYWORDS}
             written.append(
                 self.save(stack, out_dir / f"{stem}{ext}", format=d.name, overwrite=overwrite, raw=raw, **accepted)
             )
@@ -522,34 +557,32 @@ def _require_own_folder(driver: Driver, target: Path) -> None:
     )
 
 
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+def _check_options(driver: Driver, role: Role, kwargs: dict[str, Any]) -> None:
+    """Refuse an option the driver's function does not take, listing those it does."""
+    takes = driver.signature(role)
+    for name in kwargs:
+        if not takes.accepts(name):
+            shown = [o for o in takes.keyword_options if o not in _REGISTRY_KEYWORDS]
+            raise UnknownOptionError(driver.name, role, name, shown)
 
 
-def _accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return options
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return options
-    return {k: v for k, v in options.items() if k in params}
+def _hook_problem(pm: pluggy.PluginManager, plugin: Any) -> str | None:
+    """Why ``plugin`` (just registered) cannot declare drivers, or None when it can.
 
-
-def _check_options(driver: Driver, role: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    unknown = [k for k in kwargs if k not in params]
+    Catches the silent mistakes: a misspelt hook (``afmio_driver``), a hook function
+    without the ``@hookimpl`` marker, or no hook at all.
+    """
+    callers = pm.get_hookcallers(plugin) or []
+    unknown = sorted(c.name for c in callers if not c.has_spec())
     if unknown:
-        allowed = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-        raise TypeError(
-            f"driver {driver.name!r} {role} has no option {unknown[0]!r}; "
-            f"its options: {', '.join(allowed) or '(none)'}"
-        )
+        hint = difflib.get_close_matches(unknown[0], [HOOK_NAME], n=1)
+        guess = f"; did you mean {HOOK_NAME!r}?" if hint else f"; the afmio hook is {HOOK_NAME!r}"
+        return f"implements unknown hook {', '.join(repr(u) for u in unknown)}{guess}"
+    if any(c.name == HOOK_NAME for c in callers):
+        return None
+    if callable(getattr(plugin, HOOK_NAME, None)):
+        return f"{HOOK_NAME} is not marked with @afmio.hookimpl, so pluggy does not see it"
+    names = [n for n in dir(plugin) if not n.startswith("_")]
+    near = difflib.get_close_matches(HOOK_NAME, names, n=1, cutoff=0.75)
+    guess = f"; {near[0]!r} looks like a misspelling of it" if near else ""
+    return f"implements no {HOOK_NAME} hook{guess}"

@@ -1,18 +1,23 @@
-"""Choosing a driver for a path, as a few fast paths read top to bottom.
+"""Choosing a driver for a path: collect the claims, rank them once, then filter.
 
 1. An explicit ``format=`` (a name or an alias) wins outright.
-2. A folder: a folder driver whose extension ends the folder's name (``x.ome.zarr``)
-   wins; otherwise the folder driver whose member patterns match the most files in
-   it (ties: higher priority, then name).
-3. A file: the drivers whose extension is the longest suffix of its name
-   (``.ome.tif`` before ``.tif``), plus folder drivers whose member patterns match
-   the name (a single frame of a folder format), with ``sniff`` removing those
-   that say "not mine"; then higher priority, then name.
-4. Nothing claimed the name: every driver's ``sniff`` is asked; the True answers
-   win, by priority then name.
+2. Otherwise every driver that claims the path is collected with the strength of
+   its claim:
 
-Each step records every candidate and why it lost, so an error (or ``afmio info``)
-can say exactly what happened.
+   * a file: the longest of its extensions that ends the name (``.ome.tif`` is
+     stronger than ``.tif``), or, for a folder driver, a member pattern matching the
+     name (a single frame of a folder format);
+   * a folder: a folder driver's extension ending the folder's name (strongest),
+     else how many of the folder's files match its member patterns.
+
+3. The claims are ranked once: stronger claim, then higher priority, then name.
+4. The ranking is filtered by ``sniff``: the first claimant whose content check does
+   not say "not mine" wins. A file nobody claimed (or every claimant declined) goes to
+   the drivers whose ``sniff`` recognises its content, by priority then name.
+
+Every other candidate is recorded with its true reason (its content check declined,
+it claims only a shorter suffix, it ranked below the winner on priority...), so an
+error or ``afmio info -v`` can say exactly what happened.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .drivers import Driver
 from .errors import AfmioError, PathNotFoundError, UnsupportedFormatError
+from .hookspecs import Role
 
 __all__ = ["Resolution", "find_by_name", "resolve_read", "resolve_write"]
 
@@ -34,18 +40,80 @@ log = logging.getLogger("afmio.resolution")
 
 @dataclass
 class Resolution:
-    """The chosen driver, why, and every candidate that lost with its reason."""
+    """The chosen driver, why, and every candidate that lost with its reason.
+
+    Attributes
+    ----------
+    driver : Driver
+    reason : str
+    rejected : list of (str, str)
+        ``(driver name, why it lost)`` for every driver considered.
+    claimants : tuple of str
+        The drivers that claimed the path (by name or recognised content),
+        winner included: the ones worth showing a user.
+    """
 
     driver: Driver
     reason: str
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    claimants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """One driver's claim on a path: what it claims and how strongly (compared as a tuple)."""
+
+    driver: Driver
+    label: str  # "claims '.tif'", "3 files match *.jpk"
+    strength: tuple[int, int]
+    suffix: str = ""  # the extension claimed, when the claim is by name
 
 
 def _rank(d: Driver) -> tuple[int, str]:
     return (-d.spec.priority, d.name)
 
 
-def find_by_name(drivers: Sequence[Driver], name: str, role: str) -> Resolution:
+def _claim_rank(c: _Claim) -> tuple[int, int, int, str]:
+    return (-c.strength[0], -c.strength[1], *_rank(c.driver))
+
+
+#: Says why a claim lost to a stronger one: ``weaker(loser, winner)``.
+Weaker = Callable[[_Claim, _Claim], str]
+
+
+def _below(loser: _Claim, winner: _Claim, weaker: Weaker) -> str:
+    if loser.strength < winner.strength:
+        return weaker(loser, winner)
+    lp, wp = loser.driver.spec.priority, winner.driver.spec.priority
+    if lp < wp:
+        return f"{loser.label} too; ranked below {winner.driver.name!r}: lower priority ({lp} < {wp})"
+    return f"{loser.label} too; ranked below {winner.driver.name!r}: same priority, later name"
+
+
+def _pick(
+    claims: Sequence[_Claim], path: Path, weaker: Weaker
+) -> tuple[_Claim | None, bool | None, list[tuple[str, str]]]:
+    """Rank ``claims`` once, then take the first whose sniff does not decline ``path``.
+
+    Returns the winner (or None), its sniff answer and every loser with its reason.
+    Claims ranked below the winner are not sniffed: the winner is already known.
+    """
+    winner: _Claim | None = None
+    answer: bool | None = None
+    rejected: list[tuple[str, str]] = []
+    for claim in sorted(claims, key=_claim_rank):
+        if winner is not None:
+            rejected.append((claim.driver.name, _below(claim, winner, weaker)))
+            continue
+        answer = _sniff(claim.driver, path)
+        if answer is False:
+            rejected.append((claim.driver.name, f"{claim.label}, but its content check declined it"))
+        else:
+            winner = claim
+    return winner, answer, rejected
+
+
+def find_by_name(drivers: Sequence[Driver], name: str, role: Role) -> Resolution:
     """Step 1: the driver called ``name`` (or aliased so) that can ``role``."""
     wanted = name.strip().lower()
     matches = [d for d in drivers if wanted in d.names]
@@ -81,40 +149,49 @@ def _list_files(path: Path) -> list[str]:
         raise PathNotFoundError(path, f"cannot list folder: {exc.strerror or exc}") from exc
 
 
-def _resolve_folder(drivers: Sequence[Driver], path: Path) -> Resolution:
-    rejected: list[tuple[str, str]] = []
-    folder_drivers = [d for d in drivers if d.spec.kind == "folder" and d.can("read")]
-    by_ext = [d for d in folder_drivers if d.extension_match(path.name)]
-    for d in sorted(by_ext, key=_rank):
-        if _sniff(d, path) is False:
-            rejected.append((d.name, "its content check said the folder is not its format"))
-            continue
+def _folder_claims(drivers: Sequence[Driver], path: Path, names: list[str]) -> list[_Claim]:
+    claims = []
+    for d in drivers:
         ext = d.extension_match(path.name)
-        return Resolution(d, f"folder name ends with {ext!r}", rejected)
-
-    names = _list_files(path)
-    counts = []
-    for d in folder_drivers:
-        if not d.spec.member_patterns:
+        if ext is not None:
+            claims.append(_Claim(d, f"claims folders named {ext!r}", (1, len(ext)), ext))
             continue
-        n = sum(1 for name in names if d.member_match(name))
+        n = sum(1 for name in names if d.member_match(name)) if d.spec.member_patterns else 0
         if n:
-            counts.append((n, d))
-        else:
-            patterns = ", ".join(d.spec.member_patterns)
-            rejected.append((d.name, f"no file in the folder matches {patterns}"))
-    counts.sort(key=lambda item: (-item[0], *_rank(item[1])))
-    for n, d in counts:
-        if _sniff(d, path) is False:
-            rejected.append((d.name, f"{n} matching files, but its content check declined"))
-            continue
-        for m, other in counts:
-            if other is not d:
-                rejected.append((other.name, f"matches {m} files against {n} for {d.name!r}"
-                                 if m < n else f"ties at {m} files; lower priority or later name"))
-        return Resolution(d, f"{n} of {len(names)} files in the folder match {', '.join(d.spec.member_patterns)}",
-                          rejected)
+            claims.append(_Claim(d, f"{n} files match {', '.join(d.spec.member_patterns)}", (0, n)))
+    return claims
 
+
+def _fewer_members(loser: _Claim, winner: _Claim) -> str:
+    if winner.strength[0] > loser.strength[0]:
+        return f"{loser.label}, but {winner.driver.name!r} claims the folder by its name"
+    return f"{loser.label} against {winner.strength[1]} for {winner.driver.name!r}"
+
+
+def _resolve_folder(drivers: Sequence[Driver], path: Path) -> Resolution:
+    folder_drivers = [d for d in drivers if d.spec.kind == "folder" and d.can("read")]
+    names = _list_files(path)
+    claims = _folder_claims(folder_drivers, path, names)
+    winner, _, rejected = _pick(claims, path, _fewer_members)
+    claimants = tuple(c.driver.name for c in claims)
+    if winner is not None:
+        if winner.suffix:
+            reason = f"folder name ends with {winner.suffix!r}"
+        else:
+            patterns = ", ".join(winner.driver.spec.member_patterns)
+            reason = f"{winner.strength[1]} of {len(names)} files in the folder match {patterns}"
+        return Resolution(winner.driver, reason, rejected, claimants)
+
+    raise _no_folder_reader(drivers, path, names, rejected, set(claimants))
+
+
+def _no_folder_reader(
+    drivers: Sequence[Driver], path: Path, names: list[str], rejected: list[tuple[str, str]], claimed: set[str]
+) -> UnsupportedFormatError:
+    """The error for a folder nobody reads, with a hint when its files are of a file format."""
+    unmatched = [(d.name, f"no file in the folder matches {', '.join(d.spec.member_patterns)}")
+                 for d in drivers if d.spec.kind == "folder" and d.can("read") and d.spec.member_patterns
+                 and d.name not in claimed]
     file_claims = sorted({d.name for d in drivers if d.spec.kind == "file"
                           for name in names if d.extension_match(name)})
     hint = None
@@ -123,65 +200,69 @@ def _resolve_folder(drivers: Sequence[Driver], path: Path) -> Resolution:
                 "pass one of the files instead")
     elif not names:
         hint = "the folder is empty"
-    raise UnsupportedFormatError(f"no driver reads the folder {path}", path=path,
-                                 candidates=rejected, hint=hint)
+    return UnsupportedFormatError(f"no driver reads the folder {path}", path=path,
+                                  candidates=rejected + unmatched, hint=hint)
+
+
+def _file_claim(d: Driver, name: str) -> _Claim | None:
+    ext = d.extension_match(name)
+    if ext is not None:
+        return _Claim(d, f"claims {ext!r}", (len(ext), 0), ext)
+    if d.spec.kind == "folder" and d.member_match(name):
+        suffix = Path(name).suffix.lower() or name
+        return _Claim(d, f"claims {suffix!r} files as frames of a folder video", (len(suffix), 0), suffix)
+    return None
+
+
+def _shorter_suffix(loser: _Claim, winner: _Claim) -> str:
+    return f"claims only the shorter suffix {loser.suffix!r}; {winner.driver.name!r} claims {winner.suffix!r}"
+
+
+def _by_content(readers: Sequence[Driver], skip: set[str], path: Path) -> tuple[list[Driver], list[tuple[str, str]]]:
+    """Drivers (not in ``skip``) whose sniff recognises ``path``, and those that did not."""
+    yes, no = [], []
+    for d in sorted(readers, key=_rank):
+        if d.name in skip or not d.can("sniff"):
+            continue
+        if _sniff(d, path):
+            yes.append(d)
+        else:
+            no.append((d.name, "its content check did not recognise the file"))
+    return yes, no
+
+
+def _file_reason(winner: _Claim, sniffed: bool | None) -> str:
+    single = " (a single frame of a folder format)" if winner.driver.spec.kind == "folder" else ""
+    checked = ", content confirmed" if sniffed else ""
+    return f"extension {winner.suffix!r}{single}{checked}"
+
+
+def _no_file_reader(path: Path, claims: Sequence[_Claim], candidates: list[tuple[str, str]]) -> UnsupportedFormatError:
+    """The error for a file nobody reads; the folder hint only when a folder format claimed it."""
+    folder_claims = [repr(c.driver.name) for c in claims if c.driver.spec.kind == "folder"]
+    hint = None
+    if folder_claims:
+        hint = (f"{', '.join(folder_claims)} reads such files as frames of a video: "
+                f"load the whole folder {path.parent} to get a video")
+    what = f" (extension {path.suffix!r})" if path.suffix else " (no extension)"
+    return UnsupportedFormatError(f"no driver reads {path}{what}", path=path, candidates=candidates, hint=hint)
 
 
 def _resolve_file(drivers: Sequence[Driver], path: Path) -> Resolution:
-    rejected: list[tuple[str, str]] = []
     readers = [d for d in drivers if d.can("read")]
-    # Group claims by the length of the suffix that matched; longer claims first.
-    claims: dict[int, list[tuple[Driver, str]]] = {}
-    for d in readers:
-        ext = d.extension_match(path.name)
-        if ext is None and d.spec.kind == "folder" and d.member_match(path.name):
-            ext = Path(path.name).suffix.lower() or path.name
-        if ext is not None:
-            claims.setdefault(len(ext), []).append((d, ext))
-    for length in sorted(claims, reverse=True):
-        group = sorted(claims[length], key=lambda item: _rank(item[0]))
-        for d, ext in group:
-            answer = _sniff(d, path)
-            if answer is False:
-                rejected.append((d.name, f"claims {ext!r}, but its content check declined this file"))
-                continue
-            for other, _ in group:
-                if other is not d and other.name not in {r[0] for r in rejected}:
-                    rejected.append((other.name, f"also claims {ext!r}; lower priority or later name"))
-            single = " (a single frame of a folder format)" if d.spec.kind == "folder" else ""
-            checked = ", content confirmed" if answer else ""
-            return Resolution(d, f"extension {ext!r}{single}{checked}", rejected)
-        for shorter in claims:
-            if shorter < length:
-                for d, ext in claims[shorter]:
-                    rejected.append((d.name, f"claims only the shorter suffix {ext!r}"))
-                break
+    claims = [c for c in (_file_claim(d, path.name) for d in readers) if c is not None]
+    claimants = tuple(c.driver.name for c in claims)
+    winner, sniffed, rejected = _pick(claims, path, _shorter_suffix)
+    if winner is not None:
+        return Resolution(winner.driver, _file_reason(winner, sniffed), rejected, claimants)
 
-    # Step 4: nothing claimed the name (or every claim declined): ask every sniffer.
-    yes = []
-    for d in sorted(readers, key=_rank):
-        if any(d is r for group in claims.values() for r, _ in group):
-            continue
-        answer = _sniff(d, path)
-        if answer:
-            yes.append(d)
-        elif d.can("sniff"):
-            rejected.append((d.name, "its content check did not recognise the file"))
-    if yes:
-        for other in yes[1:]:
-            rejected.append((other.name, f"also recognised the content; {yes[0].name!r} has priority"))
-        return Resolution(yes[0], "no extension matched; recognised by content", rejected)
-
-    folder_hint = None
-    parent_claims = [d.name for d in readers if d.spec.kind == "folder" and d.member_match(path.name)]
-    if parent_claims:
-        folder_hint = f"load the whole folder {path.parent} to get a video"
-    raise UnsupportedFormatError(
-        f"no driver reads {path}" + (f" (extension {path.suffix!r})" if path.suffix else " (no extension)"),
-        path=path,
-        candidates=rejected,
-        hint=folder_hint,
-    )
+    # Nothing claimed the name, or every claimant declined: ask the other sniffers.
+    yes, unrecognised = _by_content(readers, set(claimants), path)
+    if not yes:
+        raise _no_file_reader(path, claims, rejected + unrecognised)
+    losers = [(d.name, f"also recognised the content; ranked below {yes[0].name!r}") for d in yes[1:]]
+    return Resolution(yes[0], "no extension matched; recognised by content", rejected + losers + unrecognised,
+                      claimants + tuple(d.name for d in yes))
 
 
 def _kind_of_special(path: Path) -> str | None:
@@ -227,18 +308,16 @@ def resolve_write(drivers: Sequence[Driver], path: Path, fmt: str | None = None)
     if fmt:
         return find_by_name(drivers, fmt, "write")
     writers = [d for d in drivers if d.can("write")]
-    hits: list[tuple[str, Driver]] = []
-    for d in writers:
-        ext = d.extension_match(path.name)
-        if ext:
-            hits.append((ext, d))
-    if not hits:
+    claims = [_Claim(d, f"claims {ext!r}", (len(ext), 0), ext) for d in writers
+              if (ext := d.extension_match(path.name)) is not None]
+    if not claims:
         known = sorted({e for d in writers for e in d.spec.extensions})
         raise UnsupportedFormatError(
             f"cannot tell the output format of {path}; give format= or use one of: {', '.join(known)}",
             path=path,
         )
-    hits.sort(key=lambda item: (-len(item[0]), *_rank(item[1])))
-    ext, chosen = hits[0]
-    rejected = [(d.name, f"claims {e!r} too; lower priority or shorter suffix") for e, d in hits[1:]]
-    return Resolution(chosen, f"output extension {ext!r}", rejected)
+    ranked = sorted(claims, key=_claim_rank)
+    chosen = ranked[0]
+    rejected = [(c.driver.name, _below(c, chosen, _shorter_suffix)) for c in ranked[1:]]
+    claimants = tuple(c.driver.name for c in claims)
+    return Resolution(chosen.driver, f"output extension {chosen.suffix!r}", rejected, claimants)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ReadError
-from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource
-from .metadata import normalize_timestamps
+from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource, cast_frames
+from .metadata import build_frame_metadata, normalize_timestamps
 
 __all__ = ["Z_UNITS", "AFMImageStack", "empty_provenance", "normalize_z_unit"]
 
@@ -108,15 +108,20 @@ class AFMImageStack:
         *,
         pixel_size_y_nm: float | None = None,
         z_unit: str | None = "nm",
+        acquisition: Mapping[str, Any] | None = None,
     ) -> None:
+        # The frames always come from a source; an array is wrapped (no copy) and also
+        # kept as ``_array`` so in-memory access stays plain indexing.
         self._array: np.ndarray | None
-        self._source: FrameSource | None
+        self._source: FrameSource
+        self._retired: list[FrameSource] = []  # sources replaced by ``data = ...``, closed by close()
+        self._closed = False  # set by close() on a lazy stack
         if isinstance(data, np.ndarray):
             if data.ndim != 3:
                 raise ValueError(
                     f"`data` must be a 3D array (n_frames, height, width); got shape {data.shape}"
                 )
-            self._array, self._source = data, None
+            self._array, self._source = data, ArrayFrameSource(data)
         elif isinstance(data, FrameSource):
             if len(data.shape) != 3:
                 raise ValueError(f"frame source must be 3-D; got shape {data.shape}")
@@ -138,29 +143,144 @@ class AFMImageStack:
         meta = list(frame_metadata or [])
         if len(meta) > n:
             raise ValueError(f"Metadata length ({len(meta)}) does not match number of frames ({n}).")
-        meta.extend({} for _ in range(n - len(meta)))
+        meta.extend(self._blank_frame_metadata() for _ in range(n - len(meta)))
         self.frame_metadata: list[dict[str, Any]] = normalize_timestamps(meta)
 
         self.processed: dict[str, np.ndarray] = {}
         self.masks: dict[str, np.ndarray] = {}
         self.analysis: dict[str, Any] = {}
         self.provenance: dict[str, Any] = empty_provenance()
+        if acquisition:
+            self.provenance["acquisition"] = dict(acquisition)
         self.state_backups: dict[str, Any] = {}
+
+    def _blank_frame_metadata(self) -> dict[str, Any]:
+        """The six per-frame keys for a frame the file says nothing about."""
+        return build_frame_metadata(timestamp=None, frame_pixel_size_nm=self.pixel_size_nm)
+
+    @classmethod
+    def from_source(
+        cls,
+        source: FrameSource,
+        pixel_size_nm: float,
+        channel: str,
+        file_path: str | Path | None,
+        frame_metadata: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        lazy: bool,
+        **kwargs: Any,
+    ) -> AFMImageStack:
+        """Build a stack on a file-backed ``source``, owning the source's lifetime.
+
+        With ``lazy=False`` every frame is read now and the source closed; with
+        ``lazy=True`` the stack reads frames on demand and closes the source when it is
+        closed. If building the stack (or the eager read) fails, the source is closed
+        before the error propagates, so a driver never leaks an open file.
+
+        Parameters
+        ----------
+        source : FrameSource
+            The frames, usually holding an open file.
+        pixel_size_nm, channel, file_path, frame_metadata
+            As for the constructor.
+        lazy : bool
+            Keep reading from ``source`` on demand.
+        **kwargs
+            Other constructor keywords (``pixel_size_y_nm``, ``z_unit``, ``acquisition``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from afmio import AFMImageStack, ArrayFrameSource
+        >>> stack = AFMImageStack.from_source(ArrayFrameSource(np.zeros((2, 3, 4))), 1.0, "height", None, lazy=False)
+        >>> stack.is_lazy, stack.shape
+        (False, (2, 3, 4))
+        """
+        try:
+            stack = cls(source, pixel_size_nm, channel, file_path, frame_metadata, **kwargs)
+            if not lazy:
+                stack._materialise()
+        except BaseException:
+            source.close()
+            raise
+        if not lazy:
+            source.close()
+            stack._retired.clear()
+        return stack
+
+    def derive(
+        self,
+        data: np.ndarray | FrameSource | None = None,
+        frame_metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> AFMImageStack:
+        """A new stack of other frames with this one's description.
+
+        Pixel sizes, channel, file path, z unit and (a copy of) the acquisition facts
+        carry over; processed layers, masks, analysis and the rest of the provenance
+        do not.
+
+        Parameters
+        ----------
+        data : numpy.ndarray or FrameSource, optional
+            The new frames (default: this stack's own frames, shared, not copied).
+        frame_metadata : list of dict, optional
+            Their metadata (default: a deep copy of this stack's, which must then
+            match the frame count).
+        """
+        if data is None:
+            data = self._array if self._array is not None else self._source
+        meta = copy.deepcopy(self.frame_metadata) if frame_metadata is None else frame_metadata
+        return type(self)(
+            data,
+            self.pixel_size_nm,
+            self.channel,
+            self.file_path,
+            meta,
+            pixel_size_y_nm=self.pixel_size_y_nm,
+            z_unit=self.z_unit,
+            acquisition=copy.deepcopy(self.acquisition),
+        )
 
     # ------------------------------------------------------------------ data access
     @property
     def data(self) -> np.ndarray:
         """The whole stack as an array. On a lazy stack this reads every frame once."""
         if self._array is None:
-            source = self._open_source()
-            self._array = source.read_frames(0, source.shape[0])
+            self._materialise()
+        assert self._array is not None
         return self._array
 
     @data.setter
     def data(self, value: np.ndarray) -> None:
         if not isinstance(value, np.ndarray) or value.ndim != 3:
             raise ValueError("`data` must be a 3D array (n_frames, height, width)")
-        self._array = value
+        self._replace_source(value)
+
+    def convert_dtype(self, dtype: Any) -> None:
+        """Convert the frames to ``dtype`` in place; a lazy stack converts each frame as it is read."""
+        if self._array is not None:
+            self._replace_source(self._array.astype(dtype, copy=False))
+        else:
+            self._source = cast_frames(self._source, dtype)  # type: ignore[assignment]  # a source stays a source
+
+    def _materialise(self) -> None:
+        """Read every frame from the source into memory once."""
+        source = self._open_source()
+        self._replace_source(source.read_frames(0, source.shape[0]))
+
+    def _open_source(self) -> FrameSource:
+        """The frame source, or the one afmio error every format gives for use after close()."""
+        if self._closed:
+            raise ReadError(
+                str(self.file_path or "<stack>"),
+                "the lazy stack was closed; load the file again to read frames",
+            )
+        return self._source
+
+    def _replace_source(self, array: np.ndarray) -> None:
+        if self._array is None:  # a source of its own, not our wrapper of an array
+            self._retired.append(self._source)  # its file stays open until close()
+        self._array, self._source = array, ArrayFrameSource(array)
 
     @property
     def is_lazy(self) -> bool:
@@ -170,17 +290,11 @@ class AFMImageStack:
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(n_frames, height, width)`` without reading any frame."""
-        if self._array is not None:
-            return tuple(self._array.shape)  # type: ignore[return-value]
-        assert self._source is not None
         return tuple(self._source.shape)  # type: ignore[return-value]
 
     @property
     def dtype(self) -> np.dtype:
         """Element type of the frames."""
-        if self._array is not None:
-            return self._array.dtype
-        assert self._source is not None
         return np.dtype(self._source.dtype)
 
     @property
@@ -271,23 +385,12 @@ class AFMImageStack:
             if self._array is not None:
                 data: np.ndarray | FrameSource = self._array[key]
             elif key.step in (None, 1):
-                assert self._source is not None
                 data = SlicedFrameSource(self._source, indices.start, indices.stop)
             else:
                 data = np.stack([self.get_frame(i) for i in indices]) if len(indices) else np.empty(
                     (0, *self.image_shape), self.dtype
                 )
-            sub = AFMImageStack(
-                data,
-                self.pixel_size_nm,
-                self.channel,
-                self.file_path,
-                [copy.deepcopy(self.frame_metadata[i]) for i in indices],
-                pixel_size_y_nm=self.pixel_size_y_nm,
-                z_unit=self.z_unit,
-            )
-            sub.provenance["acquisition"] = copy.deepcopy(self.acquisition)
-            return sub
+            return self.derive(data, [copy.deepcopy(self.frame_metadata[i]) for i in indices])
         raise TypeError(f"Invalid index type: {type(key).__name__}")
 
     # ------------------------------------------------------------------ raw snapshots
@@ -315,18 +418,7 @@ class AFMImageStack:
             return self
         raw = self.processed["raw"]
         meta = self.state_backups.get("frame_metadata_before_edit", self.frame_metadata)
-        meta = [dict(m) for m in meta][: raw.shape[0]]
-        for _ in range(len(meta), raw.shape[0]):
-            meta.append({"timestamp": None, "frame_pixel_size_nm": self.pixel_size_nm})
-        view = AFMImageStack(
-            raw,
-            self.pixel_size_nm,
-            self.channel,
-            self.file_path,
-            meta,
-            pixel_size_y_nm=self.pixel_size_y_nm,
-            z_unit=self.z_unit,
-        )
+        view = self.derive(raw, [dict(m) for m in meta][: raw.shape[0]])  # short metadata is padded
         view.provenance = self.provenance
         view.state_backups = self.state_backups
         return view
@@ -337,20 +429,14 @@ class AFMImageStack:
         return any(key != "raw" for key in self.processed)
 
     # ------------------------------------------------------------------ lifetime
-    def _open_source(self) -> FrameSource:
-        """The frame source, or the one afmio error every format gives for use after close()."""
-        if self._source is None or getattr(self, "_closed", False):
-            raise ReadError(
-                str(self.file_path or "<stack>"),
-                "the lazy stack was closed; load the file again to read frames",
-            )
-        return self._source
-
     def close(self) -> None:
         """Close the file behind a lazy stack (a no-op for in-memory stacks)."""
-        if self._source is not None:
-            self._closed = True
-            self._source.close()
+        if self._array is None:
+            self._closed = True  # later frame reads say the stack was closed (_open_source)
+        self._source.close()
+        for source in self._retired:
+            source.close()
+        self._retired.clear()
 
     def __enter__(self) -> AFMImageStack:
         return self

@@ -11,10 +11,9 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from afmio._version import __version__
-from afmio.errors import AfmioError, CorruptFileError
+from afmio.errors import CorruptFileError
+from afmio.frames import cast_frames
 from afmio.metadata import make_json_safe, normalize_timestamp
 from afmio.stack import AFMImageStack
 
@@ -36,7 +36,6 @@ __all__ = [
     "extras_for",
     "float_from_float32",
     "frames_per_block",
-    "guard",
     "loads",
 ]
 
@@ -48,29 +47,6 @@ EXTRAS_FORMAT = "afmio-bundle-extras"
 BLOCK_BYTES = 64 << 20
 
 PathLikeStr = str | PathLike[str]
-
-
-_OS_LEVEL = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
-
-
-def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Report anything a third-party parser raises on a damaged file as :class:`CorruptFileError`.
-
-    h5py, tifffile and zipfile raise many exception types (RuntimeError, KeyError,
-    ZeroDivisionError...) on crafted input; the caller should see one afmio error
-    naming the file. Operating-system errors and memory errors pass through.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(path: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(path, *args, **kwargs)
-        except (AfmioError, MemoryError, *_OS_LEVEL):
-            raise
-        except Exception as exc:
-            raise CorruptFileError(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
-
-    return wrapper
 
 
 def frames_per_block(shape: tuple[int, ...], itemsize: int) -> int:
@@ -187,8 +163,13 @@ def build_stack(
     state_backups: Any = None,
     pixel_size_y_nm: float | None = None,
     z_unit: str = "nm",
+    dtype: Any = None,
 ) -> AFMImageStack:
-    """Assemble a loaded bundle, checking the JSON parts have the right shapes."""
+    """Assemble a loaded bundle, checking the JSON parts have the right shapes.
+
+    ``dtype`` (from the reader's ``dtype=`` option) converts the frames; None keeps
+    the stored type.
+    """
     if not isinstance(frame_metadata, list) or not all(isinstance(m, dict) for m in frame_metadata):
         raise CorruptFileError(path, "'frame_metadata_json' is not a list of objects")
     n = data.shape[0]
@@ -200,6 +181,8 @@ def build_stack(
         raise CorruptFileError(path, "'provenance_json' is not an object")
     if state_backups is not None and not isinstance(state_backups, dict):
         raise CorruptFileError(path, "'state_backups_json' is not an object")
+    if dtype is not None:
+        data = cast_frames(data, dtype)
     stack = AFMImageStack(
         data,
         pixel_size_nm,

@@ -2,7 +2,7 @@
 
 Reading
 -------
-``afmio.load("movie.asd", channel=None, lazy=False, allow_truncated=False)``
+``afmio.load("movie.asd", channel=None, lazy=False, allow_truncated=False, dtype="float32")``
 
 Channels
     Named by the file's data kind: ``TP`` (topography), ``ER`` (error), ``PH``
@@ -11,8 +11,8 @@ Channels
     else the first channel. Names match without regard to case; ``topography``,
     ``error`` and ``phase`` are accepted as aliases.
 Values
-    float32, converted from the stored AD levels as AFMReader (and so playNano)
-    does, with ``R`` the AD range in volts (9.99 V for code ``0x3``) and ``res``
+    float32 (``dtype="float64"`` for full precision), converted from the stored AD
+    levels as AFMReader (and so playNano) does, with ``R`` the AD range in volts (9.99 V for code ``0x3``) and ``res``
     the number of levels (``2**bits`` for 8- to 16-bit files, else 4096)::
 
         unipolar ranges:  value = -raw * R / res * k
@@ -63,6 +63,9 @@ lazy : bool
 allow_truncated : bool
     A file shorter than its header promises raises ``TruncatedFileError``; with
     True the complete frames of the chosen channel load, with a warning.
+dtype : "float32" (default) or "float64"
+    Element type of the converted values; the conversion itself is computed in that
+    type, so float64 keeps every digit of ``level * scale + offset``.
 
 Errors: an unknown version number, impossible sizes or an unknown AD range code
 raise ``CorruptFileError`` before any large allocation. Other programs also write
@@ -83,7 +86,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import TruncatedFileError
-from afmio.frames import FrameSourceBase
+from afmio.frames import FrameSourceBase, float_dtype
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import check_allocation
 from afmio.metadata import build_frame_metadata
@@ -161,6 +164,11 @@ class AsdFrameSource(FrameSourceBase):
         Level-to-value conversion of that channel.
     n_frames : int
         Frames to expose (fewer than the header's for a truncated file).
+    dtype : numpy.dtype
+        float32 (the default) or float64 values.
+    headers_now : bool
+        Read every frame header at once (a lazy load); otherwise they are kept from
+        the first whole read, which decodes them in the same pass as the frames.
     """
 
     def __init__(
@@ -170,6 +178,9 @@ class AsdFrameSource(FrameSourceBase):
         channel_index: int,
         conversion: Conversion,
         n_frames: int,
+        *,
+        dtype: Any = np.float32,
+        headers_now: bool = False,
     ) -> None:
         y, x, fhl = header.y_pixels, header.x_pixels, header.frame_header_size
         self._header_dtype = frame_header_dtype(fhl)
@@ -183,25 +194,37 @@ class AsdFrameSource(FrameSourceBase):
         )
         self._start = header.channel_start(channel_index)
         self._shape = (int(n_frames), y, x)
-        self._scale = np.float32(conversion.scale)
-        self._offset = np.float32(conversion.offset) if conversion.offset else None
+        self._dtype = np.dtype(dtype)
+        self._scale = self._dtype.type(conversion.scale)
+        self._offset = self._dtype.type(conversion.offset) if conversion.offset else None
         self._block = max(1, BLOCK_BYTES // header.frame_size)
+        self._headers: np.ndarray | None = None
         self._file = _PositionedFile(path)
+        if headers_now:
+            try:
+                self._headers = self._read_frame_headers()
+            except BaseException:
+                self._file.close()
+                raise
+
+    @property
+    def frame_headers(self) -> np.ndarray:
+        """Every frame header (structured array), read once."""
+        if self._headers is None:
+            self._headers = self._read_frame_headers()
+        return self._headers
 
     def read_frames(self, start: int, stop: int) -> np.ndarray:
         start, stop, _ = slice(start, stop).indices(self._shape[0])
-        out = np.empty((max(0, stop - start), *self._shape[1:]), np.float32)
-        self._decode(start, out)
+        out = np.empty((max(0, stop - start), *self._shape[1:]), self._dtype)
+        whole = start == 0 and stop == self._shape[0] and self._headers is None
+        headers = np.empty(self._shape[0], self._header_dtype) if whole else None
+        self._decode(start, out, headers)  # a whole read keeps the frame headers of the same pass
+        if headers is not None:
+            self._headers = headers
         return out
 
-    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every frame and every frame header, in one pass over the file."""
-        out = np.empty(self._shape, np.float32)
-        headers = np.empty(self._shape[0], self._header_dtype)
-        self._decode(0, out, headers)
-        return out, headers
-
-    def read_frame_headers(self) -> np.ndarray:
+    def _read_frame_headers(self) -> np.ndarray:
         """Every frame header, without reading the frame data."""
         n, size = self._shape[0], self._header_dtype.itemsize
         headers = np.zeros(n, self._header_dtype)
@@ -222,7 +245,7 @@ class AsdFrameSource(FrameSourceBase):
         """Convert frames ``first:first+len(out)`` into ``out`` block by block.
 
         Each block is read into one reusable byte buffer, viewed through the record
-        dtype, cast to float32 straight into ``out`` and scaled in place, so memory
+        dtype, cast to the output type straight into ``out`` and scaled in place, so memory
         beyond the result is one block.
         """
         n = out.shape[0]
@@ -373,6 +396,7 @@ def read(
     channel: str | None = None,
     lazy: bool = False,
     allow_truncated: bool = False,
+    dtype: Any = np.float32,
 ) -> AFMImageStack:
     """Read one channel of an ASD movie (see the module docstring for conventions).
 
@@ -385,13 +409,17 @@ def read(
         Read frames on demand with positioned reads.
     allow_truncated : bool
         Load the complete frames of a truncated file instead of raising.
+    dtype : float32 or float64
+        Element type of the values: float64 keeps every digit of the conversion of
+        the 16-bit levels (float32 rounds to about 7 significant digits).
 
     Returns
     -------
     AFMImageStack
-        float32 values in ``stack.z_unit``.
+        Values in ``stack.z_unit``.
     """
     path = Path(path)
+    out_dtype = float_dtype(dtype)
     header = _open_header(path)
     name = select_channel(path, list(header.kinds), channel, aliases=_ALIASES)
     index = header.kinds.index(name)
@@ -405,33 +433,27 @@ def read(
         )
     n = _frames_to_load(header, index, path, allow_truncated)
     check_allocation(
-        path, n * (header.x_pixels * header.y_pixels * 4 + _FRAME_OVERHEAD), f"{n} frames", header.file_size
+        path,
+        n * (header.x_pixels * header.y_pixels * out_dtype.itemsize + _FRAME_OVERHEAD),
+        f"{n} frames",
+        header.file_size,
     )
     px, py = _pixel_sizes(header, path)
 
-    source = AsdFrameSource(path, header, index, conversion, n)
-    try:
-        if lazy:
-            data: np.ndarray | AsdFrameSource = source
-            frame_headers = source.read_frame_headers()
-        else:
-            data, frame_headers = source.read_all()
-        stack = AFMImageStack(
-            data,
-            px,
-            name,
-            str(path),
-            _frame_metadata(header, n, px),
-            pixel_size_y_nm=py,
-            z_unit=conversion.unit,
-        )
-    except BaseException:
-        source.close()
-        raise
-    if not lazy:
-        source.close()
+    source = AsdFrameSource(path, header, index, conversion, n, dtype=out_dtype, headers_now=lazy)
+    stack = AFMImageStack.from_source(
+        source,
+        px,
+        name,
+        str(path),
+        _frame_metadata(header, n, px),
+        lazy=lazy,
+        pixel_size_y_nm=py,
+        z_unit=conversion.unit,
+        acquisition=_acquisition(header),
+    )
+    frame_headers = source.frame_headers  # read at construction (lazy) or with the frames (eager)
     acq = stack.acquisition
-    acq.update(_acquisition(header))
     acq["asd_channel"] = name
     acq["asd_conversion"] = conversion.as_dict()
     acq["asd_frames_loaded"] = n

@@ -20,7 +20,8 @@ Values
     to ``conversions.default``. Lengths become nm from the declared unit (error
     and amplitude channels in ``m`` too); ``V`` and ``deg`` are kept, and
     ``stack.z_unit`` says which. The unit is never guessed from the data.
-    Result: float32, computed in float64 block by block.
+    Result: float32 (``dtype="float64"`` keeps it unrounded), computed in float64
+    block by block.
 
 Orientation
     Row 0 is the top line (highest y): the stored lines are reversed unless
@@ -56,8 +57,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,8 +65,8 @@ import numpy as np
 
 from afmio import limits
 from afmio.channels import select_channel
-from afmio.errors import AfmioError, CorruptFileError, ReadError
-from afmio.frames import FrameSourceBase
+from afmio.errors import CorruptFileError, ReadError, reading
+from afmio.frames import FrameSourceBase, float_dtype
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import natural_sort_key
 from afmio.metadata import build_frame_metadata
@@ -86,6 +85,7 @@ from ._jpk_common import (
     scale_into,
     value_scale,
 )
+from .hdf5 import H5PY_ERRORS
 
 __all__ = ["channels", "probe", "read", "sniff"]
 
@@ -99,15 +99,9 @@ BLOCK_BYTES = 16 << 20
 
 
 # ---------------------------------------------------------------------- structure
-@contextmanager
-def _h5_errors(path: Path, what: str = "cannot read") -> Iterator[None]:
-    """Turn what h5py raises on damaged files (OSError, RuntimeError...) into CorruptFileError."""
-    try:
-        yield
-    except (AfmioError, MemoryError):
-        raise
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
-        raise CorruptFileError(path, f"{what}: {type(exc).__name__}: {exc}") from exc
+def _h5_errors(path: Path, what: str = "the HDF5 structure") -> reading:
+    """Report what h5py raises on a damaged file as CorruptFileError naming ``what``."""
+    return reading(path, what, also=H5PY_ERRORS)
 
 
 @dataclass
@@ -351,8 +345,28 @@ def _plan(f: Any, path: Path, channel: str | None) -> _Plan:
 class _H5Frames(FrameSourceBase):
     """Frame source over one channel dataset; the HDF5 file stays open until close()."""
 
-    def __init__(self, handle: Any, plan: _Plan, path: Path) -> None:
+    @classmethod
+    def open(cls, path: Path, channel: str | None, dtype: np.dtype) -> _H5Frames:
+        """Open ``path`` and plan the read of ``channel``; the file is closed again if that fails."""
+        f = _open(path)
+        try:
+            with _h5_errors(path):
+                plan = _plan(f, path, channel)
+                storage = plan.dataset.id.get_storage_size()
+            n, h, w = plan.n_frames, plan.info.jlength, plan.info.ilength
+            if n * h * w * plan.dataset.dtype.itemsize > MAX_DEFLATE_RATIO * storage + (64 << 20):
+                raise CorruptFileError(
+                    path, f"channel {plan.key!r} declares {n} frames of {h}x{w} but stores only {storage} bytes"
+                )
+        except BaseException:
+            f.close()
+            raise
+        return cls(f, plan, path, dtype)
+
+    def __init__(self, handle: Any, plan: _Plan, path: Path, dtype: np.dtype) -> None:
         self._file = handle
+        self.plan = plan
+        self._dtype = dtype
         self._ds = plan.dataset
         self._scale = plan.scale
         self._flip = not plan.info.reflect
@@ -365,9 +379,9 @@ class _H5Frames(FrameSourceBase):
         n, h, w = self._shape
         start, stop, _ = slice(start, stop).indices(n)
         stop = max(start, stop)
-        out = np.empty((stop - start, h, w), np.float32)
+        out = np.empty((stop - start, h, w), self._dtype)
         per_block = max(1, BLOCK_BYTES // max(1, h * w * self._ds.dtype.itemsize))
-        with _h5_errors(self._path, f"cannot decode frames {start}..{stop - 1}"):
+        with _h5_errors(self._path, f"frames {start}..{stop - 1}"):
             for a in range(start, stop, per_block):
                 b = min(stop, a + per_block)
                 column = _h5chunks.read_whole(self._ds) if (a, b) == (0, n) else None
@@ -386,7 +400,7 @@ class _H5Frames(FrameSourceBase):
 
 
 # ---------------------------------------------------------------------- driver API
-def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = np.float32) -> AFMImageStack:
     """Read a ``.h5-jpk`` movie.
 
     Parameters
@@ -397,43 +411,37 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
         any case.
     lazy : bool
         Keep the file open and decode frames on demand.
+    dtype : float32 or float64
+        Element type of the values (the affine map always runs in float64; float64
+        keeps its result unrounded).
 
     Returns
     -------
     AFMImageStack
-        float32 frames (nm, or ``V``/``deg`` per ``z_unit``), top line first.
+        Frames (nm, or ``V``/``deg`` per ``z_unit``), top line first.
     """
     path = Path(path)
-    f = _open(path)
-    try:
-        with _h5_errors(path):
-            plan = _plan(f, path, channel)
-            storage = plan.dataset.id.get_storage_size()
-        n, h, w = plan.n_frames, plan.info.jlength, plan.info.ilength
-        if n * h * w * plan.dataset.dtype.itemsize > MAX_DEFLATE_RATIO * storage + (64 << 20):
-            raise CorruptFileError(
-                path, f"channel {plan.key!r} declares {n} frames of {h}x{w} but stores only {storage} bytes"
-            )
-        if not lazy:
-            limits.check_memory(path, n * h * w * 4, f"channel {plan.key!r} ({n} frames of {h}x{w} float32)")
-        source = _H5Frames(f, plan, path)
-        data: Any = source if lazy else source.read_frames(0, n)
-    except BaseException:
-        f.close()
-        raise
+    source = _H5Frames.open(path, channel, float_dtype(dtype))
+    plan = source.plan
     if not lazy:
-        f.close()
-    stack = AFMImageStack(
-        data,
+        n, h, w = source.shape
+        try:
+            limits.check_memory(path, n * h * w * source.dtype.itemsize,
+                                f"channel {plan.key!r} ({n} frames of {h}x{w} {source.dtype})")
+        except BaseException:
+            source.close()
+            raise
+    return AFMImageStack.from_source(
+        source,
         plan.info.pixel_size_nm,
         plan.key,
         str(path),
         plan.metadata,
+        lazy=lazy,
         pixel_size_y_nm=plan.info.pixel_size_y_nm,
         z_unit=plan.scale.z_unit,
+        acquisition=plan.acquisition,
     )
-    stack.acquisition.update(plan.acquisition)
-    return stack
 
 
 def probe(path: Path) -> ProbeResult:

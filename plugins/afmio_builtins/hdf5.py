@@ -58,7 +58,7 @@ import numpy as np
 
 from afmio import limits
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, MissingDependencyError, TruncatedFileError
+from afmio.errors import CorruptFileError, MissingDependencyError, OptionError, TruncatedFileError, reading
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
@@ -71,6 +71,9 @@ EXTRAS_ATTR = "afmio_json"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: Largest JSON dataset afmio reads.
 _MAX_TEXT_BYTES = 1 << 30
+#: What h5py raises on damaged files besides the usual data errors (its OSError means
+#: "cannot read this object", not a missing file).
+H5PY_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, TypeError)
 
 
 def _h5py() -> Any:
@@ -112,14 +115,7 @@ def _text(path: Path, ds: Any, name: str) -> str:
     value = ds[()]
     if isinstance(value, np.ndarray):
         value = value.reshape(-1)[0]
-    if isinstance(value, (bytes, np.bytes_)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorruptFileError(path, f"'/{name}' is not UTF-8: {exc}") from None
-    if isinstance(value, str):
-        return value
-    raise CorruptFileError(path, f"'/{name}' must be a string")
+    return _as_text(path, value, f"'/{name}'")
 
 
 def _attr(path: Path, f: Any, name: str) -> Any:
@@ -132,14 +128,19 @@ def _attr(path: Path, f: Any, name: str) -> Any:
 
 
 def _attr_text(path: Path, value: Any, name: str) -> str:
+    return _as_text(path, value, f"attribute {name!r}")
+
+
+def _as_text(path: Path, value: Any, what: str) -> str:
+    """A stored string (UTF-8 bytes or str) as text, or CorruptFileError naming ``what``."""
     if isinstance(value, (bytes, np.bytes_)):
         try:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CorruptFileError(path, f"attribute {name!r} is not UTF-8: {exc}") from None
+            raise CorruptFileError(path, f"{what} is not UTF-8: {exc}") from None
     if isinstance(value, str):
         return value
-    raise CorruptFileError(path, f"attribute {name!r} must be a string, got {type(value).__name__}")
+    raise CorruptFileError(path, f"{what} must be a string, got {type(value).__name__}")
 
 
 def _check_size(path: Path, ds: Any, name: str, *, eager: bool = True) -> None:
@@ -251,8 +252,8 @@ def _read_group(path: Path, f: Any, name: str) -> dict[str, np.ndarray]:
     return out
 
 
-@_bundle.guard
-def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+@reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load a playNano (or afmio) HDF5 bundle; see the module docstring."""
     path = Path(path)
     f = _open(path)
@@ -273,6 +274,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             provenance=head["provenance"],
             state_backups=head["state_backups"],
             bundle_type="h5",
+            dtype=dtype,
             z_unit=head["z_unit"],
         )
         stack.processed.update(_read_group(path, f, "processed"))
@@ -285,7 +287,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     return stack
 
 
-@_bundle.guard
+@reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
 def probe(path: Path) -> ProbeResult:
     """Shape, channel, pixel size and times without reading any frame."""
     path = Path(path)
@@ -306,7 +308,7 @@ def probe(path: Path) -> ProbeResult:
     )
 
 
-@_bundle.guard
+@reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
 def channels(path: Path) -> list[str]:
     path = Path(path)
     with _open(path) as f:
@@ -343,7 +345,7 @@ class _Compression:
         elif text == "lzf":
             self.kind = "lzf"
         else:
-            raise ValueError(f"hdf5 compression must be 'gzip', 'gzip-<1..9>', 'lzf' or 'none', not {value!r}")
+            raise OptionError(f"hdf5 compression must be 'gzip', 'gzip-<1..9>', 'lzf' or 'none', not {value!r}")
         self.shuffle = bool(shuffle) and self.kind != "none"
 
     @property

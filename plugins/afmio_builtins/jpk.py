@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 
 from afmio import limits
-from afmio.errors import AfmioError, CorruptFileError, TruncatedFileError
+from afmio.errors import CorruptFileError, TruncatedFileError, reading
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, FrameTiming, ImageInfo
 
 from ._jpk_common import (
@@ -92,6 +92,7 @@ from ._jpk_common import (
     settings_value,
     value_scale,
 )
+from .ome_tiff import TIFF_ERRORS
 
 __all__ = ["JpkCodec", "Tag", "channels", "probe", "read", "sniff"]
 
@@ -266,43 +267,38 @@ def _read_header(path: Path, want: str | Callable[[list[str]], str] | None = Non
     import tifffile
 
     file_size = os.path.getsize(path)
-    try:
-        with tifffile.TiffFile(path) as tf:
-            first = _Tags(tf.pages.first)
-            glob = {int(code): first.get(code) for code in GLOBAL_TAGS}
-            interlace = settings_value(first.get(Tag.SETTINGS), INTERLACE_KEY)
-            order = tf.byteorder
-            pages: dict[str, _Page] = {}
-            for index in range(1, len(tf.pages)):
-                page = tf.pages[index]
-                tags = _Tags(page)
-                name = decode(tags.get(Tag.CHANNEL_NAME))
-                if not name or len(page.shape) != 2 or page.dtype is None or page.dtype.kind not in "iuf":
-                    continue  # not a channel page (preview, mask...)
-                key = channel_key(name, bool(as_bool(tags.get(Tag.RETRACE))))
-                if key in pages:
-                    continue
-                dtype = np.dtype(page.dtype).newbyteorder(order)
-                h, w = (int(s) for s in page.shape)
-                segs = _segments(page, path, h * w * dtype.itemsize, file_size)
-                pages[key] = _Page(index, key, (h, w), dtype, segs)
-            if want == EVERY_CHANNEL:
-                chosen = None
-                for entry in pages.values():
-                    try:
-                        entry.scale = _slot_scale(_Tags(tf.pages[entry.index]), entry.key, path)
-                    except CorruptFileError as exc:  # only fatal if this channel is the one loaded
-                        entry.scale_error = exc
-            else:
-                chosen = (want(list(pages)) if callable(want) else want) if pages else None
-            if chosen in pages:
-                wanted = pages[chosen]
-                wanted.scale = _slot_scale(_Tags(tf.pages[wanted.index]), wanted.key, path)
-    except (AfmioError, MemoryError):
-        raise
-    except (tifffile.TiffFileError, ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
-        # tifffile's own checks, and what it raises on IFDs that point nowhere
-        raise CorruptFileError(path, f"not a readable TIFF: {type(exc).__name__}: {exc}") from exc
+    # tifffile's own checks, and what it raises on IFDs that point nowhere
+    with reading(path, "the TIFF tags", also=(TypeError,)), tifffile.TiffFile(path) as tf:
+        first = _Tags(tf.pages.first)
+        glob = {int(code): first.get(code) for code in GLOBAL_TAGS}
+        interlace = settings_value(first.get(Tag.SETTINGS), INTERLACE_KEY)
+        order = tf.byteorder
+        pages: dict[str, _Page] = {}
+        for index in range(1, len(tf.pages)):
+            page = tf.pages[index]
+            tags = _Tags(page)
+            name = decode(tags.get(Tag.CHANNEL_NAME))
+            if not name or len(page.shape) != 2 or page.dtype is None or page.dtype.kind not in "iuf":
+                continue  # not a channel page (preview, mask...)
+            key = channel_key(name, bool(as_bool(tags.get(Tag.RETRACE))))
+            if key in pages:
+                continue
+            dtype = np.dtype(page.dtype).newbyteorder(order)
+            h, w = (int(s) for s in page.shape)
+            segs = _segments(page, path, h * w * dtype.itemsize, file_size)
+            pages[key] = _Page(index, key, (h, w), dtype, segs)
+        if want == EVERY_CHANNEL:
+            chosen = None
+            for entry in pages.values():
+                try:
+                    entry.scale = _slot_scale(_Tags(tf.pages[entry.index]), entry.key, path)
+                except CorruptFileError as exc:  # only fatal if this channel is the one loaded
+                    entry.scale_error = exc
+        else:
+            chosen = (want(list(pages)) if callable(want) else want) if pages else None
+        if chosen in pages:
+            wanted = pages[chosen]
+            wanted.scale = _slot_scale(_Tags(tf.pages[wanted.index]), wanted.key, path)
     if not pages:
         raise CorruptFileError(path, "no JPK channel pages (pages with tag 0x8050) in this TIFF")
     shapes = {p.shape for p in pages.values()}
@@ -470,11 +466,8 @@ def _read_page(path: Path, page: _Page, raw: np.ndarray) -> None:
         return
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tf:
-            data = tf.pages[page.index].asarray()
-    except Exception as exc:
-        raise CorruptFileError(path, f"cannot decode page {page.index}: {exc}") from exc
+    with reading(path, f"page {page.index}", also=TIFF_ERRORS), tifffile.TiffFile(path) as tf:
+        data = tf.pages[page.index].asarray()
     if data.shape != raw.shape:
         raise CorruptFileError(path, f"page {page.index} decodes to {data.shape}, expected {raw.shape}")
     raw[...] = data

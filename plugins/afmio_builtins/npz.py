@@ -73,7 +73,7 @@ import numpy as np
 
 from afmio import limits
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, ReadError, TruncatedFileError
+from afmio.errors import CorruptFileError, OptionError, ReadError, TruncatedFileError, reading
 from afmio.frames import FrameSourceBase
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
@@ -337,8 +337,8 @@ def _extras(path: Path, members: dict[str, _Member]) -> Any:
     return _bundle.loads(path, members[EXTRAS_MEMBER].read_text(), EXTRAS_MEMBER)
 
 
-@_bundle.guard
-def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+@reading.wrap("the NPZ bundle", also=(zipfile.BadZipFile, NotImplementedError))
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load a playNano (or afmio) NPZ bundle; see the module docstring."""
     path = Path(path)
     data: Any = None
@@ -375,6 +375,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
                 provenance=provenance,
                 state_backups=state_backups,
                 bundle_type="npz",
+                dtype=dtype,
                 z_unit=z_unit,
             )
             for key, member in members.items():
@@ -395,7 +396,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     return stack
 
 
-@_bundle.guard
+@reading.wrap("the NPZ bundle", also=(zipfile.BadZipFile, NotImplementedError))
 def probe(path: Path) -> ProbeResult:
     """Shape, channel, pixel size and times without reading ``data``."""
     path = Path(path)
@@ -422,7 +423,7 @@ def probe(path: Path) -> ProbeResult:
     )
 
 
-@_bundle.guard
+@reading.wrap("the NPZ bundle", also=(zipfile.BadZipFile, NotImplementedError))
 def channels(path: Path) -> list[str]:
     path = Path(path)
     with _open_zip(path) as (_zf, members):
@@ -454,7 +455,7 @@ def _parse_compression(value: str) -> tuple[int, int | None]:
     for prefix in ("deflate-", "zlib-", "gzip-"):
         if text.startswith(prefix) and text[len(prefix) :].isdigit() and 1 <= int(text[len(prefix) :]) <= 9:
             return DEFLATED, int(text[len(prefix) :])
-    raise ValueError(f"npz compression must be 'none', 'deflate' or 'deflate-<1..9>', not {value!r}")
+    raise OptionError(f"npz compression must be 'none', 'deflate' or 'deflate-<1..9>', not {value!r}")
 
 
 def _npy_chunks(dtype: np.dtype, shape: tuple[int, ...], blocks: Iterable[np.ndarray]) -> Iterator[memoryview | bytes]:

@@ -57,9 +57,11 @@ from afmio.channels import select_channel
 from afmio.errors import (
     CorruptFileError,
     MissingDependencyError,
+    OptionError,
     ReadError,
     TruncatedFileError,
     UnsupportedFormatError,
+    reading,
 )
 from afmio.hookspecs import ProbeResult
 from afmio.metadata import make_json_safe
@@ -185,17 +187,18 @@ def _check_ome_sizes(path: Path, tif: Any) -> None:
                               codec=codec)
 
 
+#: What tifffile (and the codecs behind it) raise on damaged files besides the usual data
+#: errors (TiffFileError is a ValueError).
+TIFF_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, TypeError)
+
+
 def _open(path: Path) -> Any:
     tifffile = _tifffile()
-    try:
+    size = path.stat().st_size
+    if size < 16:  # less than a header and one directory entry
+        raise TruncatedFileError(path, f"only {size} bytes; not a complete TIFF file")
+    with reading(path, "the TIFF header", also=TIFF_ERRORS):
         tif = tifffile.TiffFile(path)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except Exception as exc:  # TiffFileError, struct.error, ValueError on damaged headers
-        size = path.stat().st_size
-        if size < 16:
-            raise TruncatedFileError(path, f"only {size} bytes; not a complete TIFF file") from None
-        raise CorruptFileError(path, f"not a readable TIFF file: {exc}") from None
     try:
         _check_ome_sizes(path, tif)
     except BaseException:
@@ -494,10 +497,8 @@ class TiffFrameSource:
             raise ReadError(self._path, "the lazy stack was closed")
         if stop == start:
             return np.empty((0, *self._shape[1:]), self.dtype)
-        try:
+        with reading(self._path, f"frames {start}:{stop}", also=TIFF_ERRORS):
             arr = self._tif.asarray(key=range(start, stop), series=0)
-        except Exception as exc:
-            raise CorruptFileError(self._path, f"frames {start}:{stop} cannot be read: {exc}") from None
         return arr.reshape(stop - start, *self._shape[1:]).astype(self.dtype, copy=False)
 
     def read_frame(self, index: int) -> np.ndarray:
@@ -523,8 +524,8 @@ def _lazy_source(path: Path, tif: Any, layout: _Layout) -> TiffFrameSource | Non
     return TiffFrameSource(path, tif, (layout.n_frames, layout.height, layout.width), layout.dtype)
 
 
-@_bundle.guard
-def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
+@reading.wrap("the TIFF file", also=(OSError,))
+def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
     data: Any = None
@@ -569,6 +570,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
             frame_metadata=meta,
             provenance=provenance,
             bundle_type="ome-tiff",
+            dtype=dtype,
             z_unit=z_unit,
         )
     except BaseException:
@@ -588,7 +590,7 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     return stack
 
 
-@_bundle.guard
+@reading.wrap("the TIFF file", also=(OSError,))
 def probe(path: Path) -> ProbeResult:
     """Shape, channels, pixel size and times without reading pixel data."""
     path = Path(path)
@@ -610,7 +612,7 @@ def probe(path: Path) -> ProbeResult:
     )
 
 
-@_bundle.guard
+@reading.wrap("the TIFF file", also=(OSError,))
 def channels(path: Path) -> list[str]:
     path = Path(path)
     with _open(path) as tif:
@@ -656,7 +658,7 @@ def write(stack: AFMImageStack, path: Path) -> None:
     n, h, w = stack.shape
     dtype = stack.dtype
     if dtype == np.bool_:
-        raise ValueError("OME-TIFF export needs numeric frames, not a boolean mask stack")
+        raise OptionError("OME-TIFF export needs numeric frames, not a boolean mask stack")
     provenance = json.dumps(make_json_safe(stack.provenance)).encode("utf-8")
     keys = json.dumps(list(stack.processed.keys())).encode("utf-8")
     extras = _bundle.dumps(_bundle.extras_for(stack, with_frame_metadata=True)).encode("utf-8")

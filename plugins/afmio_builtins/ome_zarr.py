@@ -35,7 +35,7 @@ import numpy as np
 
 from afmio import limits
 from afmio.channels import select_channel
-from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError
+from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError, OptionError
 from afmio.hookspecs import ProbeResult
 from afmio.metadata import build_frame_metadata, make_json_safe
 from afmio.progress import progress
@@ -252,7 +252,7 @@ def _compressors(compression: str) -> Any:
     if compression == "none":
         return None
     if compression != "default":
-        raise ValueError(f"compression must be 'default' or 'none', not {compression!r}")
+        raise OptionError(f"compression must be 'default' or 'none', not {compression!r}")
     from numcodecs import Blosc
 
     return Blosc(cname="zstd", clevel=1, shuffle=Blosc.SHUFFLE)

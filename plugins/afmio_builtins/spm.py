@@ -92,7 +92,7 @@ from typing import Any
 
 import numpy as np
 
-from afmio.errors import ChannelNotFoundError
+from afmio.errors import ChannelNotFoundError, OptionError
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, FrameTiming, ImageInfo
 from afmio.ioutil import read_exact
 
@@ -131,7 +131,7 @@ def _parse_direction(direction: str | None) -> LineDirection | None:
     try:
         return LineDirection.parse(direction)
     except ValueError:
-        raise ValueError(f"direction must be 'trace', 'retrace' or None, not {direction!r}") from None
+        raise OptionError(f"direction must be 'trace', 'retrace' or None, not {direction!r}") from None
 
 
 def _scan_direction(text: str | None) -> str | None:

@@ -248,9 +248,10 @@ def read_int(path: Path, *, channel: str | None = None, lazy: bool = False) -> A
 
 
 def read_bare_metadata(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
-    """Forgets the per-frame metadata."""
+    """Keeps only the timestamps of the per-frame metadata."""
     stack = read(path, channel=channel)
-    return AFMImageStack(stack.data, stack.pixel_size_nm, stack.channel, path, z_unit=stack.z_unit)
+    meta = [{"timestamp": md["timestamp"]} for md in stack.frame_metadata]
+    return AFMImageStack(stack.data, stack.pixel_size_nm, stack.channel, path, meta, z_unit=stack.z_unit)
 
 
 def read_lazy_shifted(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:

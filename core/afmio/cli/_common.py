@@ -221,13 +221,8 @@ def frame_progress(stack: Any, desc: str) -> Iterator[Any]:
         return
     from tqdm import tqdm
 
-    from ..stack import AFMImageStack
-
     with tqdm(total=stack.n_frames, desc=desc, unit="frame", leave=False) as bar:
-        view = AFMImageStack(
-            _CountingSource(stack, bar), stack.pixel_size_nm, stack.channel, stack.file_path,
-            stack.frame_metadata, pixel_size_y_nm=stack.pixel_size_y_nm, z_unit=stack.z_unit,
-        )
+        view = stack.derive(_CountingSource(stack, bar), stack.frame_metadata)
         view.processed, view.masks, view.analysis = stack.processed, stack.masks, stack.analysis
         view.provenance, view.state_backups = stack.provenance, stack.state_backups
         _BARS.append(bar)

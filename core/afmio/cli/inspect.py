@@ -138,7 +138,8 @@ def _info_record(path: Path, fmt: str | None, channel: str | None,
         "path": str(path),
         "driver": res.driver.name,
         "reason": res.reason,
-        "rejected": [{"driver": n, "why": w} for n, w in res.rejected],
+        # Only the drivers that claimed the path: the others never had a say.
+        "rejected": [{"driver": n, "why": w} for n, w in res.rejected if n in res.claimants],
         "frames": probe.n_frames,
         "frame_shape": list(probe.frame_shape),
         "channels": list(probe.channels),
@@ -242,7 +243,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("info", help="what a file holds and which driver reads it",
                        description="Show what the header says (frames, channels, pixel size, z unit, "
                                    "timing, acquisition facts) and which driver was chosen and why. "
-                                   "-v also lists the drivers that were not chosen.")
+                                   "-v also lists the drivers that claimed the file but were not chosen, and why.")
     p.add_argument("path", type=Path, help="a file, or a folder of frame files")
     p.add_argument("--format", "--input-format", dest="format", metavar="FMT", help="force the input driver")
     p.add_argument("--channel", help="describe this channel instead of the default one")

@@ -11,8 +11,6 @@ from ._common import EXIT_ERROR, registry
 
 __all__ = ["register"]
 
-_ROLES = ("read", "write", "probe", "channels", "sniff")
-
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     reg = registry()
@@ -30,13 +28,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         # Import every declared function: a typo in a "module:function" string shows up now,
         # not when a user first opens such a file.
         for driver in reg.drivers():
-            for role in _ROLES:
-                if not driver.can(role):
-                    continue
-                try:
-                    driver.function(role)
-                except Exception as exc:
-                    problems.append(f"{driver.plugin}: {exc}")
+            problems.extend(f"{driver.plugin}: {exc}" for exc in driver.import_problems())
     if args.json:
         listing = [
             {"plugin": plugin, "distribution": drivers[0].distribution, "version": drivers[0].version,

@@ -5,62 +5,38 @@ Both work from declarations alone; no sample file is needed.
 
 from __future__ import annotations
 
-import inspect
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..drivers import Driver
-from ..errors import PluginError
+from ..hookspecs import ROLES, Role
 from ..registry import Registry
 from .registries import installed_registry, make_registry
 
 __all__ = ["Collision", "check_claims", "check_declaration"]
 
 
-def _params(fn: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
-    try:
-        return dict(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return None
+_POSITIONAL: dict[Role, int] = {"read": 1, "write": 2, "probe": 1, "channels": 1, "sniff": 1}
 
 
-def _accepts_keyword(params: dict[str, inspect.Parameter], name: str) -> bool:
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return True
-    p = params.get(name)
-    return p is not None and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-def _positional_count(params: dict[str, inspect.Parameter]) -> tuple[int, int]:
-    """(required, maximum) positional arguments; maximum is large for ``*args``."""
-    pos = [p for p in params.values()
-           if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    required = sum(1 for p in pos if p.default is inspect.Parameter.empty)
-    varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params.values())
-    return required, (1 << 16) if varargs else len(pos)
-
-
-_POSITIONAL = {"read": 1, "write": 2, "probe": 1, "channels": 1, "sniff": 1}
-
-
-def _signature_problems(driver: Driver, role: str, fn: Callable[..., Any]) -> list[str]:
-    params = _params(fn)
-    if params is None:
+def _signature_problems(driver: Driver, role: Role) -> list[str]:
+    takes = driver.signature(role)
+    if not takes.known:
         return []
-    ref = getattr(driver.spec, role)
+    ref = driver.reference(role)
     found = []
     need = _POSITIONAL[role]
-    required, maximum = _positional_count(params)
+    required, maximum = takes.positional_range()
     if not required <= need <= maximum:
         args = "(stack, path)" if role == "write" else "(path)"
-        found.append(f"{role} {ref} must take {args} positionally; its signature is {inspect.signature(fn)}")
+        found.append(f"{role} {ref} must take {args} positionally; its signature is {takes}")
     if role == "read":
-        if not _accepts_keyword(params, "channel"):
+        if not takes.accepts("channel"):
             found.append(f"read {ref} must accept the keyword channel=")
-        if driver.spec.lazy and not _accepts_keyword(params, "lazy"):
+        if driver.spec.lazy and not takes.accepts("lazy"):
             found.append(f"read {ref} must accept lazy= because the spec says lazy=True")
     return found
 
@@ -94,15 +70,11 @@ def check_declaration(*plugins: Any) -> list[Driver]:
     if not drivers and not found:
         found.append("the plugin declares no drivers (afmio_drivers() returned nothing)")
     for d in drivers:
-        for role in ("read", "write", "probe", "channels", "sniff"):
-            if not d.can(role):
-                continue
-            try:
-                fn = d.function(role)
-            except PluginError as exc:
-                found.append(str(exc))
-                continue
-            found.extend(f"driver {d.name!r}: {text}" for text in _signature_problems(d, role, fn))
+        broken = d.import_problems()
+        found.extend(str(exc) for exc in broken)
+        if not broken:
+            found.extend(f"driver {d.name!r}: {text}" for role in ROLES if d.can(role)
+                         for text in _signature_problems(d, role))
     if found:
         raise AssertionError("invalid afmio plugin declaration:\n" + "\n".join(f"  - {f}" for f in found))
     return drivers

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from afmio.errors import OptionError
 from afmio.stack import AFMImageStack
 
 from .render import N_LEVELS, Renderer, ZBound, _font, drawable
@@ -31,7 +32,7 @@ def preview_frame_indices(n_frames: int, count: int) -> list[int]:
     if n_frames <= 0:
         return []
     if count < 1:
-        raise ValueError(f"frames must be at least 1; got {count}")
+        raise OptionError(f"frames must be at least 1; got {count}")
     return sorted({round(x) for x in np.linspace(0, n_frames - 1, min(count, n_frames))})
 
 
@@ -40,16 +41,7 @@ def _select(stack: AFMImageStack, indices: list[int]) -> AFMImageStack:
 
     data = np.stack([np.asarray(stack.get_frame(i)) for i in progress(indices, total=len(indices), desc="preview")])
     meta = [dict(stack.frame_metadata[i]) for i in indices]
-    sub = AFMImageStack(
-        data,
-        stack.pixel_size_nm,
-        stack.channel,
-        stack.file_path,
-        meta,
-        pixel_size_y_nm=stack.pixel_size_y_nm,
-        z_unit=stack.z_unit,
-    )
-    return sub
+    return stack.derive(data, meta)
 
 
 def _text(draw: Any, xy: tuple[int, int], text: str, size: int, fill: tuple[int, int, int]) -> int:
@@ -139,7 +131,7 @@ def preview(
     try:
         indices = preview_frame_indices(stack.n_frames, frames)
         if not indices:
-            raise ValueError("cannot preview an empty stack")
+            raise OptionError("cannot preview an empty stack")
         sub = _select(stack, indices)
         full_n = stack.n_frames
     finally:

@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from afmio.errors import OptionError
+
 from .render import Renderer, RenderOptions, takes_render_options
 
 __all__ = ["frame_durations_ms", "write"]
@@ -59,21 +61,21 @@ def frame_durations_ms(
         Both given, a non-positive value, or a duration list of the wrong length.
     """
     if fps is not None and duration is not None:
-        raise ValueError("give fps or duration, not both")
+        raise OptionError("give fps or duration, not both")
     if duration is None:
         rate = 5.0 if fps is None else float(fps)
         if not rate > 0:
-            raise ValueError(f"fps must be positive; got {fps!r}")
+            raise OptionError(f"fps must be positive; got {fps!r}")
         return max(1, round(1000.0 / rate))
     if isinstance(duration, (int, float)):
         if not duration > 0:
-            raise ValueError(f"duration must be a positive number of ms; got {duration!r}")
+            raise OptionError(f"duration must be a positive number of ms; got {duration!r}")
         return max(1, round(duration))
     values = [float(d) for d in duration]
     if len(values) != n_frames:
-        raise ValueError(f"{len(values)} durations for {n_frames} frames")
+        raise OptionError(f"{len(values)} durations for {n_frames} frames")
     if any(not d > 0 for d in values):
-        raise ValueError("every duration must be a positive number of ms")
+        raise OptionError("every duration must be a positive number of ms")
     return [max(1, round(d)) for d in values]
 
 
@@ -92,7 +94,7 @@ def write(
 
     delays = delays_for(stack.n_frames, frame_durations_ms(stack.n_frames, fps, duration))
     if loop is not None and (isinstance(loop, bool) or not 0 <= int(loop) <= 65535):
-        raise ValueError(f"loop must be 0 (forever), a repeat count up to 65535 or None; got {loop!r}")
+        raise OptionError(f"loop must be 0 (forever), a repeat count up to 65535 or None; got {loop!r}")
     renderer = Renderer.with_options(stack, RenderOptions(**render))
     palette = renderer.palette.tobytes()
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from afmio.errors import OptionError
+
 if TYPE_CHECKING:
     from afmio.stack import AFMImageStack
 
@@ -34,9 +36,9 @@ LEVELS: tuple[str, ...] = ("none", "plane", "line")
 
 
 def check_level(level: str) -> str:
-    """Return ``level`` if it is one of :data:`LEVELS`, else raise ``ValueError``."""
+    """Return ``level`` if it is one of :data:`LEVELS`, else raise :class:`~afmio.OptionError`."""
     if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+        raise OptionError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
     return level
 
 

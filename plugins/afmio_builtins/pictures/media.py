@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from afmio.errors import MissingDependencyError, WriteError
+from afmio.errors import MissingDependencyError, OptionError, WriteError
 
 from .render import Renderer, RenderOptions, takes_render_options
 
@@ -64,15 +64,15 @@ _VIDEO = {
 
 def _fps(fps: float | None, duration: float | None) -> Fraction:
     if fps is not None and duration is not None:
-        raise ValueError("give fps or duration, not both")
+        raise OptionError("give fps or duration, not both")
     if duration is not None:
         if isinstance(duration, Sequence) or not float(duration) > 0:
-            raise ValueError(f"duration must be one positive number of ms per frame; got {duration!r}")
+            raise OptionError(f"duration must be one positive number of ms per frame; got {duration!r}")
         rate = 1000.0 / float(duration)
     else:
         rate = 5.0 if fps is None else float(fps)
     if not rate > 0:
-        raise ValueError(f"fps must be positive; got {fps!r}")
+        raise OptionError(f"fps must be positive; got {fps!r}")
     from fractions import Fraction
 
     return Fraction(rate).limit_denominator(1001)
@@ -119,16 +119,16 @@ def _codec_options(codec: str, crf: int, preset: str, quality: int) -> dict[str,
     """The encoder settings for ``codec``, after checking the ones that apply to it."""
     if codec == "mpeg4":
         if not 1 <= int(quality) <= 31:
-            raise ValueError(f"quality must be 1 (best) .. 31; got {quality!r}")
+            raise OptionError(f"quality must be 1 (best) .. 31; got {quality!r}")
         return {"qscale": str(int(quality))}
     if codec == "libvpx-vp9":
         if not 0 <= int(crf) <= 63:
-            raise ValueError(f"crf must be 0..63 for WebM; got {crf!r}")
+            raise OptionError(f"crf must be 0..63 for WebM; got {crf!r}")
         return {"crf": str(int(crf)), "b": "0", "row-mt": "1"}
     if not 0 <= int(crf) <= 51:
-        raise ValueError(f"crf must be 0..51; got {crf!r}")
+        raise OptionError(f"crf must be 0..51; got {crf!r}")
     if preset not in _X264_PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}")
+        raise OptionError(f"preset must be one of {', '.join(_X264_PRESETS)}; got {preset!r}")
     return {"crf": str(int(crf)), "preset": preset}
 
 
@@ -150,7 +150,7 @@ def _write_sequence(
     # registry), not the temporary folder they are written into.
     name = str(prefix) if prefix is not None else final.name
     if not name or any(ch in name for ch in '\\/:*?"<>|'):
-        raise ValueError(f"invalid file-name prefix {name!r}")
+        raise OptionError(f"invalid file-name prefix {name!r}")
     renderer = Renderer.with_options(stack, RenderOptions(**render))
     pillow_format = {"png": "PNG", "jpg": "JPEG", "tif": "TIFF"}[fmt]
     if single:
@@ -181,7 +181,7 @@ def write_png_sequence(
 ) -> None:
     """Write ``stack`` as a folder of numbered, annotated PNG frames at exactly ``path``."""
     if not 0 <= int(compress_level) <= 9:
-        raise ValueError(f"compress_level must be 0..9; got {compress_level!r}")
+        raise OptionError(f"compress_level must be 0..9; got {compress_level!r}")
     _write_sequence(stack, path, "png", prefix=prefix, target=target,
                     save={"compress_level": int(compress_level)}, render=render)
 
@@ -198,7 +198,7 @@ def write_jpg_sequence(
 ) -> None:
     """Write ``stack`` as a folder of numbered, annotated JPEG frames at exactly ``path``."""
     if not 1 <= int(quality) <= 95:
-        raise ValueError(f"quality must be 1..95; got {quality!r}")
+        raise OptionError(f"quality must be 1..95; got {quality!r}")
     _write_sequence(stack, path, "jpg", prefix=prefix, target=target, save={"quality": int(quality)}, render=render)
 
 

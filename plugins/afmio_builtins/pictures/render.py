@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from afmio.errors import OptionError
+
 from .levelling import levelled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,7 +111,7 @@ def _palette_for_name(name: str) -> np.ndarray:
             cmap = matplotlib.colormaps[name]
         except KeyError:
             known = [*colormaps.NAMES, *matplotlib.colormaps]
-            raise ValueError(_unknown_cmap_message(name, known)) from None
+            raise OptionError(_unknown_cmap_message(name, known)) from None
     return _palette_from_cmap(cmap)
 
 
@@ -157,7 +159,7 @@ def palette(cmap: Any = DEFAULT_CMAP) -> np.ndarray:
         return _palette_for_name(cmap)
     if callable(cmap):
         return _palette_from_cmap(cmap)
-    raise ValueError(f"cmap must be a colormap name or a matplotlib colormap, not {type(cmap).__name__}")
+    raise OptionError(f"cmap must be a colormap name or a matplotlib colormap, not {type(cmap).__name__}")
 
 
 # ---------------------------------------------------------------------- value range
@@ -178,7 +180,7 @@ def _bound(value: ZBound, name: str) -> float | str | None:
         and math.isfinite(float(value))
     ):
         return float(value)
-    raise ValueError(f"{name} must be a finite number, 'auto', or None; got {value!r}")
+    raise OptionError(f"{name} must be a finite number, 'auto', or None; got {value!r}")
 
 
 def z_range(data: np.ndarray, zmin: ZBound = None, zmax: ZBound = None) -> tuple[float, float] | None:
@@ -228,7 +230,7 @@ def z_range(data: np.ndarray, zmin: ZBound = None, zmax: ZBound = None) -> tuple
     assert lo is not None and hi is not None
     explicit = isinstance(lo_req, float) or isinstance(hi_req, float)
     if explicit and lo >= hi:
-        raise ValueError(f"zmin ({lo:g}) must be less than zmax ({hi:g})")
+        raise OptionError(f"zmin ({lo:g}) must be less than zmax ({hi:g})")
     return lo, hi
 
 
@@ -667,14 +669,14 @@ class Renderer:
         #: What is coloured: the stack's frames, levelled for display when asked.
         self.frames = levelled(stack, level)
         if height is not None and (isinstance(height, bool) or not isinstance(height, (int, np.integer)) or height < 1):
-            raise ValueError(f"height must be a whole number of pixels of at least 1; got {height!r}")
+            raise OptionError(f"height must be a whole number of pixels of at least 1; got {height!r}")
         self.palette = palette(cmap)
         luminance = self.palette[:N_LEVELS].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
         #: Palette index of the darkest data colour, used for the ink's outline.
         self.dark_index = int(np.argmin(luminance))
         n, h, w = stack.shape
         if n == 0 or h == 0 or w == 0:
-            raise ValueError(f"cannot render an empty stack (shape {stack.shape})")
+            raise OptionError(f"cannot render an empty stack (shape {stack.shape})")
         aspect = stack.pixel_size_y_nm / stack.pixel_size_nm
         self.layout = Layout.for_frame(
             h,
@@ -710,7 +712,7 @@ class Renderer:
             return nice_length(lay.in_width * px / 5.0, usable_nm)
         value = float(requested)
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"scale_bar_nm must be a positive length in nm, 0 or None; got {requested!r}")
+            raise OptionError(f"scale_bar_nm must be a positive length in nm, 0 or None; got {requested!r}")
         if value == 0:
             return None
         if value > usable_nm * (1 + 1e-9):
