@@ -33,8 +33,8 @@ Timing
     ``start_epoch_ms`` from the StartDate tag in the zone the file states: an
     offset, an IANA name, or a zone abbreviation JPK prints (``CEST`` is UTC+2);
     when the label is missing or unknown, the file's ``metadata.user.timezone``
-    (``Europe/Paris``) is used, and only without either is UTC assumed
-    (``acquisition["time_zone"]`` then says ``(assumed UTC)``). Duration is
+    (``Europe/Paris``) is used (``acquisition["time_zone"]`` says so), and only
+    without either is UTC assumed (``time_zone`` then ends in ``(assumed UTC)``). Duration is
     EndDate - StartDate when both are recorded and differ, else unknown.
 
 Acquisition facts
@@ -136,7 +136,12 @@ class JpkQiCodec(FrameCodec):
             raise CorruptFileError(path, "no JPK channel pages (pages with tag 0x8050) in this TIFF")
         words = (decode(first.get(Tag.START_DATE)) or "").split()
         zone = words[2] if len(words) > 2 else None
-        zone_text = (zone or hint) if zone_known else (f"{zone} (assumed UTC)" if zone else None)
+        if not zone_known:
+            zone_text = f"{zone} (assumed UTC)" if zone else None
+        elif zone and parse_jpk_date(first.get(Tag.START_DATE))[1]:
+            zone_text = zone  # the label alone says it
+        else:
+            zone_text = f"{hint} (from metadata.user.timezone)"
         duration = None
         if start is not None and end is not None and end > start:
             duration = (end - start).total_seconds()
