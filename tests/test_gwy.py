@@ -3,6 +3,7 @@ files read back exactly, Gwyddion itself opening what afmio writes, and damage."
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -193,7 +194,7 @@ def test_array_longer_than_the_file_is_refused_without_allocating(tmp_path):
     at = raw.index(b"data\0D") + len(b"data\0D")
     raw[at:at + 4] = struct.pack("<I", 0xFFFFFFF0)  # 32 GiB of doubles declared
     path.write_bytes(bytes(raw))
-    with pytest.raises(CorruptFileError, match="huge.gwy"):
+    with pytest.raises(CorruptFileError, match=re.escape("huge.gwy")):
         gwy.read(path)
 
 
@@ -210,5 +211,14 @@ def test_data_count_must_match_the_size(tmp_path):
 def test_truncated_file_names_the_file(tmp_path):
     path = write_gwy(tmp_path / "cut.gwy", [GwyChannel(np.zeros((8, 8)))])
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(CorruptFileError, match="cut.gwy"):
+    with pytest.raises(CorruptFileError, match=re.escape("cut.gwy")):
         gwy.read(path)
+
+
+def test_cli_converts_the_sample_to_hdf5(sample, tmp_path):
+    src = sample("gwy/test.gwy")
+    assert main(["-q", "convert", str(src), str(tmp_path / "out.h5")]) == 0
+    back, ours = afmio.load(tmp_path / "out.h5"), afmio.load(src)
+    np.testing.assert_array_equal(back.data, ours.data)
+    assert (back.pixel_size_nm, back.pixel_size_y_nm, back.channel) == (ours.pixel_size_nm, ours.pixel_size_y_nm,
+                                                                         ours.channel)

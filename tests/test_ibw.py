@@ -11,6 +11,7 @@ import pytest
 
 import afmio
 import afmio_builtins.ibw as ibw
+from afmio.cli import main
 from afmio.errors import CorruptFileError, MissingDependencyError, UnsupportedFormatError
 from afmio_testdata.ibw_builder import write_ibw
 
@@ -93,11 +94,11 @@ def test_wrong_version_and_oversized_headers(tmp_path):
     raw[64 + 68:64 + 72] = struct.pack("<i", 1 << 28)  # 2^28 points declared
     big = tmp_path / "big.ibw"
     big.write_bytes(bytes(raw))
-    with pytest.raises(CorruptFileError, match="big.ibw"):
+    with pytest.raises(CorruptFileError, match=re.escape("big.ibw")):
         ibw.read(big)
     cut = tmp_path / "cut.ibw"
     cut.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(CorruptFileError, match="cut.ibw"):
+    with pytest.raises(CorruptFileError, match=re.escape("cut.ibw")):
         ibw.read(cut)
 
 
@@ -106,3 +107,12 @@ def test_missing_igor2_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "igor2", None)
     with pytest.raises(MissingDependencyError, match=r"afmio\[ibw\]"):
         ibw.read(path)
+
+
+def test_cli_converts_the_sample_to_hdf5(sample, tmp_path):
+    src = sample("ibw/Example_ibw.ibw")
+    assert main(["-q", "convert", str(src), str(tmp_path / "out.h5")]) == 0
+    back, ours = afmio.load(tmp_path / "out.h5"), afmio.load(src)
+    np.testing.assert_array_equal(back.data, ours.data)
+    assert (back.pixel_size_nm, back.pixel_size_y_nm, back.channel) == (ours.pixel_size_nm, ours.pixel_size_y_nm,
+                                                                         ours.channel)

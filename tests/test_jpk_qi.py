@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -10,6 +11,7 @@ import tifffile
 
 import afmio
 import afmio_builtins.jpk_qi as jpk_qi
+from afmio.cli import main
 from afmio.errors import CorruptFileError
 from afmio_testdata.jpk_builder import ASCII, JpkChannel, write_jpk
 
@@ -61,7 +63,8 @@ def test_repeated_name_is_the_second_page(sample):
     [
         ("CEST", None, 10, "CEST"),
         ("CET", None, 11, "CET"),
-        ("XYZT", "Europe/Paris", 10, "Europe/Paris (from metadata.user.timezone)"),  # unknown label: the file's own zone (summer, +2)
+        # unknown label: the file's own zone (summer, +2)
+        ("XYZT", "Europe/Paris", 10, "Europe/Paris (from metadata.user.timezone)"),
         ("XYZT", None, 12, "XYZT (assumed UTC)"),
     ],
 )
@@ -91,5 +94,14 @@ def test_non_square_and_volts(tmp_path):
 def test_page_beyond_the_file(tmp_path):
     path = write_jpk(tmp_path / "c.jpk-qi-image", [JpkChannel("height", data=np.zeros((20, 20), np.int32))])
     path.write_bytes(path.read_bytes()[:-200])
-    with pytest.raises(CorruptFileError, match="c.jpk-qi-image"):
+    with pytest.raises(CorruptFileError, match=re.escape("c.jpk-qi-image")):
         jpk_qi.read(path)
+
+
+def test_cli_converts_the_sample_to_hdf5(sample, tmp_path):
+    src = sample("other/sample_0.jpk-qi-image")
+    assert main(["-q", "convert", str(src), str(tmp_path / "out.h5")]) == 0
+    back, ours = afmio.load(tmp_path / "out.h5"), afmio.load(src)
+    np.testing.assert_array_equal(back.data, ours.data)
+    assert (back.pixel_size_nm, back.pixel_size_y_nm, back.channel) == (ours.pixel_size_nm, ours.pixel_size_y_nm,
+                                                                         ours.channel)

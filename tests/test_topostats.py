@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import h5py
 import numpy as np
 import pytest
 
 import afmio
 import afmio_builtins.topostats as topostats
+from afmio.cli import main
 from afmio.errors import CorruptFileError, UnsupportedFormatError
 
 
@@ -73,5 +76,14 @@ def test_not_hdf5_missing_image_and_bad_scale(tmp_path):
         topostats.read(tmp_path / "neg.topostats")
     cut = tmp_path / "cut.topostats"
     cut.write_bytes(_build(tmp_path / "full.topostats", np.zeros((40, 40))).read_bytes()[:3000])
-    with pytest.raises(CorruptFileError, match="cut.topostats"):
+    with pytest.raises(CorruptFileError, match=re.escape("cut.topostats")):
         topostats.read(cut)
+
+
+def test_cli_converts_the_sample_to_hdf5(sample, tmp_path):
+    src = sample("topostats/sample_0_2.topostats")
+    assert main(["-q", "convert", str(src), str(tmp_path / "out.h5")]) == 0
+    back, ours = afmio.load(tmp_path / "out.h5"), afmio.load(src)
+    np.testing.assert_array_equal(back.data, ours.data)
+    assert (back.pixel_size_nm, back.pixel_size_y_nm, back.channel) == (ours.pixel_size_nm, ours.pixel_size_y_nm,
+                                                                         ours.channel)

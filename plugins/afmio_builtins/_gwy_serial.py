@@ -42,7 +42,9 @@ MAGIC = b"GWYP"
 MAX_DEPTH = 32
 
 _SCALARS = {"b": "<?", "c": "<c", "i": "<i", "q": "<q", "d": "<d"}
-_ARRAY_DTYPES: dict[str, np.dtype] = {"C": np.dtype("u1"), "I": np.dtype("<i4"), "Q": np.dtype("<i8"), "D": np.dtype("<f8")}
+_ARRAY_DTYPES: dict[str, np.dtype] = {
+    "C": np.dtype("u1"), "I": np.dtype("<i4"), "Q": np.dtype("<i8"), "D": np.dtype("<f8"),
+}
 
 
 class GwyFormatError(ValueError):

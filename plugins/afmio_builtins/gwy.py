@@ -33,8 +33,10 @@ Timing
     six afmio metadata values in the channel's metadata container
     (``/N/meta``, keys ``afmio:timestamp`` ...), so a folder written by afmio reads
     back with its timestamps, durations, start times, scan direction and line
-    rate. Other files have unknown times and load in natural name order; their
-    metadata strings are in ``acquisition["channel_meta"]``.
+    rate (a frame written without a timestamp reads back without timestamp and
+    duration, so that no times are invented from durations). Other files have
+    unknown times and load in natural name order; their metadata strings are in
+    ``acquisition["channel_meta"]``.
 
 Writing
     ``save(stack, "scan.gwy")`` writes a one-frame stack as one file;
@@ -185,12 +187,15 @@ class GwyCodec(FrameCodec):
         first_meta = meta_of[images[0].channel]
         ours = {k[len(META_PREFIX):]: v for k, v in first_meta.items() if k.startswith(META_PREFIX)}
         epoch_ms = _float_or_none(ours.get("start_epoch_ms"))
+        timestamp = _float_or_none(ours.get("timestamp"))
+        # afmio wrote no timestamp: keep it unknown rather than let the base sum durations into one
+        duration = None if ours and timestamp is None else _float_or_none(ours.get("frame_duration_s"))
         header = FrameHeader(
             path=path,
             images=images,
-            relative_time_s=_float_or_none(ours.get("timestamp")),
+            relative_time_s=timestamp,
             start_epoch_s=None if epoch_ms is None else epoch_ms / 1000.0,
-            frame_duration_s=_float_or_none(ours.get("frame_duration_s")),
+            frame_duration_s=duration,
             line_rate=_float_or_none(ours.get("line_rate")),
             scan_direction=ours.get("scan_direction"),
             acquisition={"channels": [im.channel for im in images], "written_by_afmio": bool(ours)},
