@@ -4,8 +4,10 @@ An Asylum Research (Oxford Instruments) MFP-3D / Cypher scan saved as ``.ibw`` i
 Igor wave of ``points x lines x channels`` values with the scan parameters as
 ``key: value`` lines in the wave note. A single file loads as a one-frame stack; a
 folder of ``.ibw`` files loads as a video (see :mod:`afmio.framefiles` for
-ordering and checks). Parsing is done by the ``igor2`` package (``pip install
-'afmio[ibw]'``); afmio first checks the two fixed headers against the file size.
+ordering and checks). The note, labels and units are parsed by the ``igor2``
+package (``pip install 'afmio[ibw]'``); afmio first checks the two fixed headers
+against the file size and reads a layer's values itself (one plain array after
+the headers), so a lazy read touches only the layer asked for.
 
 Channels
     One per layer, named by the layer labels exactly as the file spells them (and
@@ -78,6 +80,7 @@ _NDIM_AT = 64 + 68
 _SFA_AT = 64 + 84
 _DIM_UNITS_AT = 64 + 152
 _ITEMSIZE = {2: 4, 4: 8, 8: 1, 0x10: 2, 0x20: 4}
+_KINDS = {2: "f", 4: "f", 8: "i", 0x10: "i", 0x20: "i"}
 
 #: Unit of a layer by its kind (the name after an optional "Nap"); others take the wave's data unit.
 _KIND_UNITS = (("Phase", "deg"), ("MinPhase", "deg"), ("MaxPhase", "deg"), ("Potential", "V"),
@@ -98,6 +101,7 @@ class _Layout:
 
     endian: str
     shape: tuple[int, int, int]  # points (x), lines (y), layers
+    dtype: np.dtype
     delta_m: tuple[float, float]
     dim_units: tuple[str, str]
 
@@ -138,7 +142,10 @@ def _check_layout(path: Path) -> _Layout:
     sfa = struct.unpack_from(endian + "4d", head, _SFA_AT)
     units = tuple(head[_DIM_UNITS_AT + 4 * k:_DIM_UNITS_AT + 4 * k + 4].split(b"\0")[0].decode("latin-1")
                   for k in range(2))
-    return _Layout(endian, (dims[0], dims[1], layers), (abs(sfa[0]), abs(sfa[1])), (units[0], units[1]))
+    base = wave_type & ~0x40
+    kind = "u" if wave_type & 0x40 and _KINDS[base] == "i" else _KINDS[base]
+    dtype = np.dtype(f"{endian}{kind}{_ITEMSIZE[base]}")
+    return _Layout(endian, (dims[0], dims[1], layers), dtype, (abs(sfa[0]), abs(sfa[1])), (units[0], units[1]))
 
 
 def _note(raw: Any) -> dict[str, str]:
@@ -276,6 +283,7 @@ class IbwCodec(FrameCodec):
             line_rate=_number(note, "ScanRate"),
             scan_direction=None if scan_down is None else ("topDown" if scan_down.strip() == "1" else "bottomUp"),
             acquisition=acquisition,
+            private=layout,
         )
 
     @staticmethod
@@ -291,17 +299,19 @@ class IbwCodec(FrameCodec):
         return None
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
-        _check_layout(header.path)
-        data = np.asarray(_load(header.path)["wData"])
-        if data.ndim == 2:
-            data = data[:, :, np.newaxis]
-        layer = int(image.facts["layer"])
-        rows, cols = image.shape
-        if data.ndim != 3 or data.shape[:2] != (cols, rows) or layer >= data.shape[2]:
-            raise CorruptFileError(
-                header.path, f"wave data has shape {data.shape}, expected ({cols}, {rows}, >{layer})"
-            )
-        values = np.flipud(data[:, :, layer].T).astype(np.float64)
+        # The wave data is one plain array right after the fixed headers (checked against
+        # the file size by _check_layout); read just this layer's block, not the whole wave.
+        layout: _Layout = header.private
+        points, lines, _ = layout.shape
+        count = points * lines
+        offset = 64 + WAVE_HEADER5_SIZE + int(image.facts["layer"]) * count * layout.dtype.itemsize
+        with open(header.path, "rb") as fh:
+            fh.seek(offset)
+            raw = fh.read(count * layout.dtype.itemsize)
+        if len(raw) != count * layout.dtype.itemsize:
+            raise CorruptFileError(header.path, f"layer {image.facts['layer']} ends beyond the end of the file")
+        block = np.frombuffer(raw, layout.dtype).reshape(lines, points)  # Igor is column-major: x fastest
+        values = np.flipud(block).astype(np.float64)
         factor = float(image.facts["factor"])
         if factor != 1.0:
             values *= factor

@@ -71,8 +71,9 @@ def _text(value: Any) -> str | None:
 
 def _scalar(h5: h5py.File, key: str) -> Any:
     """A scalar dataset or root attribute, or None."""
-    if key in h5 and isinstance(h5[key], h5py.Dataset) and h5[key].size == 1:
-        return h5[key][()]
+    obj = h5.get(key)
+    if isinstance(obj, h5py.Dataset) and obj.size == 1:
+        return obj[()]
     return h5.attrs.get(key)
 
 
