@@ -222,3 +222,16 @@ def test_cli_converts_the_sample_to_hdf5(sample, tmp_path):
     np.testing.assert_array_equal(back.data, ours.data)
     assert (back.pixel_size_nm, back.pixel_size_y_nm, back.channel) == (ours.pixel_size_nm, ours.pixel_size_y_nm,
                                                                          ours.channel)
+
+
+@needs_gwyddion
+@pytest.mark.parametrize("relative", ["ibw/Example_ibw.ibw", "other/sample_0.jpk-qi-image"])
+def test_gwyddion_shows_afmio_conversions_like_the_originals(sample, tmp_path, relative):
+    """Gwyddion reads .ibw and JPK QI itself: its picture of the original (first channel) and of
+    afmio's .gwy of that channel must be the same, which checks values and orientation."""
+    src = sample(relative)
+    first = afmio.load(src, channel=afmio.Registry(discover=True).channels(src)[0])
+    afmio.save(first, tmp_path / "conv.gwy")
+    ours, theirs = _thumbnail(tmp_path / "conv.gwy", tmp_path / "a.png"), _thumbnail(src, tmp_path / "b.png")
+    assert ours.shape == theirs.shape
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.99
