@@ -40,7 +40,7 @@ def test_sample_values_match_the_bytes(sample):
     assert stack.pixel_size_nm == stack.pixel_size_y_nm == 1.0  # xreal 128 over 128 pixels, no unit
     np.testing.assert_array_equal(stack.data[0], _data_array(path.read_bytes()).reshape(128, 128))
     assert stack.frame_metadata[0]["timestamp"] is None  # Gwyddion records no time
-    assert stack.acquisition["channel_lateral_unit"] == ""
+    assert stack.acquisition["lateral_unit"] == ""
 
 
 # ---------------------------------------------------------------------- independent writer
@@ -59,7 +59,7 @@ def test_non_square_volts_and_metadata(tmp_path):
     assert h.pixel_size_nm == pytest.approx(200.0) and h.pixel_size_y_nm == pytest.approx(100.0)
     np.testing.assert_allclose(h.data[0], height * 1e9, rtol=1e-15)
     assert h.acquisition["channel_meta"] == {"Date": "2024-01-02", "Op": "x"}
-    assert h.acquisition["channel_x_offset_nm"] == pytest.approx(1000.0)
+    assert h.acquisition["x_offset_nm"] == pytest.approx(1000.0)
     assert h.frame_metadata[0]["timestamp"] is None  # no afmio metadata: time unknown
     v = afmio.load(path, channel="amplitude", dtype=np.float64)
     assert v.z_unit == "V"

@@ -72,13 +72,13 @@ def test_built_wave_non_square_with_layers(tmp_path):
     assert afmio.load(path, channel="UserIn0Trace").z_unit == "V"
 
 
-def test_folder_of_waves_is_a_video_ordered_by_local_time(tmp_path):
+def test_folder_of_waves_is_a_video_timed_by_local_time(tmp_path):
     folder = tmp_path / "v"
     folder.mkdir()
-    for name, time in (("b.ibw", "10:00:00"), ("a.ibw", "10:03:20"), ("c.ibw", "10:06:40")):
+    for name, time in (("s0010.ibw", "10:06:40"), ("s0002.ibw", "10:03:20"), ("s0001.ibw", "10:00:00")):
         write_ibw(folder / name, {"HeightTrace": np.full((3, 3), 1e-9)}, note={"Time": time})
     stack = afmio.load(folder)
-    assert stack.acquisition["files"] == ["b.ibw", "a.ibw", "c.ibw"]
+    assert stack.acquisition["files"] == ["s0001.ibw", "s0002.ibw", "s0010.ibw"]  # no zone: name order
     assert [md["timestamp"] for md in stack.frame_metadata] == [0.0, 200.0, 400.0]
     assert all(md["start_epoch_ms"] is None for md in stack.frame_metadata)
 

@@ -55,7 +55,7 @@ def test_repeated_name_is_the_second_page(sample):
         mult, off, _ = _slot(tf.pages[3], "measuredHeight")
         truth = np.flipud(tf.pages[3].asarray().astype(np.float64) * mult + off) * 1e9
     np.testing.assert_allclose(second.data[0], truth, rtol=1e-12)
-    assert second.acquisition["channel_fancy_name"] == "Height (measured)"
+    assert second.acquisition["fancy_name"] == "Height (measured)"
 
 
 @pytest.mark.parametrize(

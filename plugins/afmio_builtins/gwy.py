@@ -26,7 +26,7 @@ Pixel size
     ``xreal / xres`` and ``yreal / yres`` converted with ``si_unit_xy`` into nm.
     With an empty lateral unit the numbers are taken as they are (Gwyddion shows
     them without unit) and ``acquisition["lateral_unit"]`` is ``""``. ``xoff`` /
-    ``yoff`` are in ``acquisition`` (``channel_x_offset_nm`` ...).
+    ``yoff`` are in ``acquisition`` (``x_offset_nm``, ``y_offset_nm``).
 
 Timing
     Gwyddion has no standard time field. Files written by afmio keep each frame's
@@ -303,28 +303,8 @@ def _meta_text(value: Any) -> str | None:
 
 
 _driver = FramePerFileDriver(GwyCodec())
-
-
-def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = np.float32) -> Any:
-    """Read a ``.gwy`` file (one frame) or a folder of them (a video); see the module docstring."""
-    return _driver.read(path, channel=channel, lazy=lazy, dtype=dtype)
-
-
-def probe(path: Path) -> Any:
-    """Headers only: frames, shape, channels, pixel sizes, unit and times."""
-    return _driver.probe(path)
-
-
-def channels(path: Path) -> list[str]:
-    """Channel titles of the file (of the first file of a folder)."""
-    return _driver.channels(path)
-
-
-def sniff(path: Path) -> bool | None:
-    """True for a file starting with ``GWYP`` (a folder: a member that does)."""
-    return _driver.sniff(path)
-
-
-def write(stack: Any, path: Path, *, target: Path | None = None) -> None:
-    """Write a one-frame stack to ``x.gwy`` or any stack to a folder of ``.gwy`` files."""
-    _driver.write(stack, path, target=target)
+read = _driver.read
+probe = _driver.probe
+channels = _driver.channels
+sniff = _driver.sniff
+write = _driver.write

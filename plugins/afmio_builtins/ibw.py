@@ -37,9 +37,10 @@ Pixel size
 
 Timing
     The note's ``Date`` and ``Time`` are local time with no zone recorded: they are
-    kept as ``acquisition["date"]`` and, for a folder, order the frames and give
-    their timestamps (differences of the local times), but never an absolute
-    ``start_epoch_ms``. ``frame_duration_s`` is the note's ``ImageFrameTime``,
+    kept as ``acquisition["date"]`` and, for a folder, give the timestamps
+    (differences of the local times), but never an absolute ``start_epoch_ms``;
+    so a folder loads in natural name order (Asylum numbers its saves, ``...0000``,
+    ``...0001``). ``frame_duration_s`` is the note's ``ImageFrameTime``,
     ``line_rate`` its ``ScanRate``, ``scan_direction`` ``topDown`` when
     ``ScanDown`` is 1, else ``bottomUp``.
 
@@ -258,7 +259,7 @@ class IbwCodec(FrameCodec):
             unit = _layer_unit(name, data_unit)
             factor, z_unit = _z(unit)
             images.append(ImageInfo(name, (lines, points), px, py, z_unit,
-                                    {"layer": k, "file_unit": unit, "factor": factor}))
+                                    {"layer": k, "file_unit": unit, "scale_to_z_unit": factor}))
         default = next((n for n in names if n.startswith("HeightTrace")), None) or next(
             (n for n in names if n.startswith(("Height", "ZSensor"))), None)
         scan_down = note.get("ScanDown")
@@ -312,30 +313,14 @@ class IbwCodec(FrameCodec):
             raise CorruptFileError(header.path, f"layer {image.facts['layer']} ends beyond the end of the file")
         block = np.frombuffer(raw, layout.dtype).reshape(lines, points)  # Igor is column-major: x fastest
         values = np.flipud(block).astype(np.float64)
-        factor = float(image.facts["factor"])
+        factor = float(image.facts["scale_to_z_unit"])
         if factor != 1.0:
             values *= factor
         return values
 
 
 _driver = FramePerFileDriver(IbwCodec())
-
-
-def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = np.float32) -> Any:
-    """Read an ``.ibw`` file (one frame) or a folder of them (a video); see the module docstring."""
-    return _driver.read(path, channel=channel, lazy=lazy, dtype=dtype)
-
-
-def probe(path: Path) -> Any:
-    """Headers only (the note and labels; igor2 parses the whole small file)."""
-    return _driver.probe(path)
-
-
-def channels(path: Path) -> list[str]:
-    """Layer labels of the file (of the first file of a folder)."""
-    return _driver.channels(path)
-
-
-def sniff(path: Path) -> bool | None:
-    """True for a file whose version field is 5 (either byte order)."""
-    return _driver.sniff(path)
+read = _driver.read
+probe = _driver.probe
+channels = _driver.channels
+sniff = _driver.sniff

@@ -4,7 +4,7 @@ A ``.jpk-qi-image`` (JPK / Bruker NanoWizard QI mode) is the same big-endian TIF
 layout as a ``.jpk`` image: page 0 a thumbnail with the file-wide JPK tags, each
 further page one map computed from the force curves (heights, adhesion, slope,
 deflection), stored as integers with calibration slots. The tags are read with
-the ``.jpk`` driver's code (:mod:`afmio_builtins.jpk`); only channel naming and
+the ``.jpk`` driver's code (``afmio_builtins.jpk``); only channel naming and
 time zones differ. A single file loads as a one-frame stack; a folder of them
 loads as a video (see :mod:`afmio.framefiles`).
 
@@ -39,8 +39,8 @@ Timing
 
 Acquisition facts
     ``jpk_version``, ``feedback_mode``, ``time_zone``, ``grid_reflect``,
-    ``rows_reversed``, ``channels``, and per channel ``channel_page``,
-    ``channel_file_unit``, ``channel_fancy_name``.
+    ``rows_reversed``, ``channels``, and for the loaded channel ``page``,
+    ``file_unit``, ``fancy_name``.
 
 Errors
     As for ``.jpk``: unreadable TIFF structure or page data beyond the file ->
@@ -62,7 +62,7 @@ from afmio.errors import AfmioError, CorruptFileError, UnsupportedFormatError
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, ImageInfo
 
 from ._jpk_common import ValueScale, as_bool, channel_key, decode, parse_jpk_date, scale_into, settings_value
-from ._jpk_impl import Tag, _ifd0_codes, _Page, _read_page, _segments, _slot_scale, _Tags
+from .jpk import Tag, _ifd0_codes, _Page, _read_page, _segments, _slot_scale, _Tags
 
 __all__ = ["JpkQiCodec", "channels", "probe", "read", "sniff"]
 
@@ -182,23 +182,7 @@ def _length(value: Any, path: Path, tag: int) -> float:
 
 
 _driver = FramePerFileDriver(JpkQiCodec())
-
-
-def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = np.float32) -> Any:
-    """Read a ``.jpk-qi-image`` (one frame) or a folder of them (a video); see the module docstring."""
-    return _driver.read(path, channel=channel, lazy=lazy, dtype=dtype)
-
-
-def probe(path: Path) -> Any:
-    """Tags only: channels, shape, pixel sizes, unit, start time."""
-    return _driver.probe(path)
-
-
-def channels(path: Path) -> list[str]:
-    """Channel names of the file (of the first file of a folder)."""
-    return _driver.channels(path)
-
-
-def sniff(path: Path) -> bool | None:
-    """True for a TIFF whose first IFD carries JPK tags."""
-    return _driver.sniff(path)
+read = _driver.read
+probe = _driver.probe
+channels = _driver.channels
+sniff = _driver.sniff

@@ -161,23 +161,7 @@ class TopoStatsCodec(FrameCodec):
 
 
 _driver = FramePerFileDriver(TopoStatsCodec())
-
-
-def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = np.float32) -> Any:
-    """Read a ``.topostats`` file (one frame) or a folder of them (a video); see the module docstring."""
-    return _driver.read(path, channel=channel, lazy=lazy, dtype=dtype)
-
-
-def probe(path: Path) -> Any:
-    """Headers only: shape, channels, scale."""
-    return _driver.probe(path)
-
-
-def channels(path: Path) -> list[str]:
-    """``image`` and, when stored, ``image_original``."""
-    return _driver.channels(path)
-
-
-def sniff(path: Path) -> bool | None:
-    """True for an HDF5 file with ``image`` and ``pixel_to_nm_scaling``."""
-    return _driver.sniff(path)
+read = _driver.read
+probe = _driver.probe
+channels = _driver.channels
+sniff = _driver.sniff
