@@ -126,7 +126,7 @@ def test_folder_round_trip_keeps_timing(tmp_path):
     back = afmio.load(tmp_path / "video")
     np.testing.assert_array_equal(back.data, stack.data)
     assert back.frame_metadata == stack.frame_metadata
-    assert back.acquisition["timing_source"] == "relative frame time"
+    assert back.acquisition["timing_source"] == "afmio metadata"
 
 
 def test_many_frames_to_one_file_is_refused(tmp_path):

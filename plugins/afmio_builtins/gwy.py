@@ -33,8 +33,8 @@ Timing
     six afmio metadata values in the channel's metadata container
     (``/N/meta``, keys ``afmio:timestamp`` ...), so a folder written by afmio reads
     back with its timestamps, durations, start times, scan direction and line
-    rate (a frame written without a timestamp reads back without timestamp and
-    duration, so that no times are invented from durations). Other files have
+    rate exactly as written (a frame written without a timestamp reads back
+    without one; no times are derived from durations or start times). Other files have
     unknown times and load in natural name order; their metadata strings are in
     ``acquisition["channel_meta"]``.
 
@@ -61,13 +61,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from afmio.errors import CorruptFileError, UnsupportedFormatError, WriteError
-from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, FrameToWrite, ImageInfo
+from afmio.framefiles import (
+    FrameCodec,
+    FrameHeader,
+    FramePerFileDriver,
+    FrameTiming,
+    FrameToWrite,
+    ImageInfo,
+    default_timing,
+)
 from afmio.metadata import FRAME_METADATA_KEYS
 from afmio.stack import normalize_z_unit
 from afmio.units import nm_per_unit, si_factor
@@ -135,6 +145,14 @@ def _float_or_none(text: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@dataclass(frozen=True)
+class _GwyFile:
+    """Where each channel's doubles are (and the factor to afmio's unit), and the times afmio wrote."""
+
+    arrays: dict[str, tuple[ArrayRef, float]]
+    afmio_times: tuple[float | None, float | None] | None  # (timestamp, duration) when afmio wrote the file
+
+
 class GwyCodec(FrameCodec):
     """Byte codec of Gwyddion ``.gwy`` files for :class:`~afmio.framefiles.FramePerFileDriver`."""
 
@@ -188,8 +206,7 @@ class GwyCodec(FrameCodec):
         ours = {k[len(META_PREFIX):]: v for k, v in first_meta.items() if k.startswith(META_PREFIX)}
         epoch_ms = _float_or_none(ours.get("start_epoch_ms"))
         timestamp = _float_or_none(ours.get("timestamp"))
-        # afmio wrote no timestamp: keep it unknown rather than let the base sum durations into one
-        duration = None if ours and timestamp is None else _float_or_none(ours.get("frame_duration_s"))
+        duration = _float_or_none(ours.get("frame_duration_s"))
         header = FrameHeader(
             path=path,
             images=images,
@@ -199,7 +216,7 @@ class GwyCodec(FrameCodec):
             line_rate=_float_or_none(ours.get("line_rate")),
             scan_direction=ours.get("scan_direction"),
             acquisition={"channels": [im.channel for im in images], "written_by_afmio": bool(ours)},
-            private=private,
+            private=_GwyFile(private, (timestamp, duration) if ours else None),
         )
         others = {k: v for k, v in first_meta.items() if not k.startswith(META_PREFIX)}
         if others:
@@ -245,8 +262,16 @@ class GwyCodec(FrameCodec):
         )
         return image, data, factor
 
+    def frame_timing(self, headers: Sequence[FrameHeader], images: Sequence[ImageInfo]) -> FrameTiming:
+        """afmio's own files: the timestamps and durations as written (None stays None);
+        other files: the base rule."""
+        written = [h.private.afmio_times for h in headers]
+        if all(w is not None for w in written):
+            return FrameTiming([w[0] for w in written], [w[1] for w in written], "afmio metadata")  # type: ignore[index]
+        return default_timing(headers)
+
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
-        ref, factor = header.private[image.channel]
+        ref, factor = header.private.arrays[image.channel]
         try:
             with open(header.path, "rb") as fh:
                 values = ref.read(fh)
