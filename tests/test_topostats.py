@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -45,11 +47,11 @@ def test_samples_match_h5py(sample, name, channels):
 def test_newer_layout_with_topostats_version(tmp_path):
     path = _build(tmp_path / "a.topostats", np.arange(12.0).reshape(3, 4), original=np.ones((3, 4)))
     with h5py.File(path, "a") as h5:
-        h5["topostats_version"] = "2.3.1"
-        h5["filename"] = "scan_01"
+        h5["topostats_version"] = np.bytes_("2.3.1")  # fixed-length: read
+        h5["filename"] = "scan_01"  # variable-length (as TopoStats writes it): left unread
     stack = afmio.load(path)
     assert stack.acquisition["topostats_version"] == "2.3.1"
-    assert stack.acquisition["source_filename"] == "scan_01"
+    assert stack.acquisition["unread_variable_length_strings"] == ["filename"]
     assert stack.pixel_size_nm == 2.5 and stack.shape == (1, 3, 4)
 
 
@@ -87,3 +89,14 @@ def test_cli_converts_the_sample_to_hdf5(sample, tmp_path):
     np.testing.assert_array_equal(back.data, ours.data)
     assert (back.pixel_size_nm, back.pixel_size_y_nm, back.channel) == (ours.pixel_size_nm, ours.pixel_size_y_nm,
                                                                          ours.channel)
+
+
+def test_damaged_global_heap_does_not_hang(sample, tmp_path):
+    """Four bytes of the sample's global heap (its variable-length strings) set to ff made
+    libhdf5 spin forever when the strings were read (damaged-copy check finding)."""
+    raw = bytearray(sample("topostats/sample_0_2.topostats").read_bytes())
+    raw[2261:2265] = b"\xff" * 4
+    path = tmp_path / "heap.topostats"
+    path.write_bytes(bytes(raw))
+    code = f"import afmio_builtins.topostats as m; m.probe({str(path)!r}); m.read({str(path)!r})"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True)

@@ -29,8 +29,11 @@ Timing
     order.
 
 Acquisition facts
-    ``topostats_file_version``, ``topostats_version`` (when written),
-    ``source_filename``, ``source_path``, ``channels``.
+    ``topostats_file_version``, ``topostats_version``, ``source_filename`` and
+    ``source_path`` when stored as numbers or fixed-length strings, ``channels``.
+    Variable-length strings (how TopoStats writes ``filename`` and ``img_path``)
+    are not read: libhdf5 can hang on a damaged global heap, so their keys are
+    listed in ``unread_variable_length_strings`` instead.
 
 Errors
     Files that are not HDF5 are not this format; an HDF5 file without an ``image``
@@ -69,12 +72,40 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+class _VariableLength:
+    """Marks a value stored as a variable-length string, deliberately left unread."""
+
+
+VARIABLE_LENGTH = _VariableLength()
+
+
+def _is_variable_length(dtype: np.dtype) -> bool:
+    info = h5py.check_string_dtype(dtype)
+    return dtype.kind == "O" or (info is not None and info.length is None)
+
+
 def _scalar(h5: h5py.File, key: str) -> Any:
-    """A scalar dataset or root attribute, or None."""
+    """A scalar dataset or root attribute, or None; VARIABLE_LENGTH for variable-length strings.
+
+    Variable-length strings live in HDF5's global heap, and libhdf5 can spin forever
+    on a damaged heap (found by the damaged-copy checks), so they are never read.
+    """
     obj = h5.get(key)
     if isinstance(obj, h5py.Dataset) and obj.size == 1:
-        return obj[()]
-    return h5.attrs.get(key)
+        return VARIABLE_LENGTH if _is_variable_length(obj.dtype) else obj[()]
+    if key in h5.attrs:
+        return VARIABLE_LENGTH if _is_variable_length(h5.attrs.get_id(key).dtype) else h5.attrs[key]
+    return None
+
+
+def _version(value: Any) -> float | str | None:
+    """A version as stored: a number (``0.2``) or text (``2.3.1``)."""
+    if isinstance(value, (bytes, np.bytes_, str)):
+        return _text(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return _text(value)
 
 
 def _open(path: Path) -> h5py.File:
@@ -136,12 +167,17 @@ class TopoStatsCodec(FrameCodec):
             if isinstance(ds, h5py.Dataset) and ds.shape == first.shape and ds.dtype.kind in "iuf":
                 images.append(ImageInfo(key, (shape[0], shape[1]), px, px, "nm", {"dtype": str(ds.dtype)}))
         acquisition: dict[str, Any] = {"channels": [im.channel for im in images]}
+        unread = []
         for key, name in (("topostats_file_version", "topostats_file_version"),
                           ("topostats_version", "topostats_version"),
                           ("filename", "source_filename"), ("img_path", "source_path")):
             value = _scalar(h5, key)
-            if value is not None:
-                acquisition[name] = _text(value) if key != "topostats_file_version" else float(value)
+            if value is VARIABLE_LENGTH:
+                unread.append(key)
+            elif value is not None:
+                acquisition[name] = _version(value) if key.endswith("version") else _text(value)
+        if unread:
+            acquisition["unread_variable_length_strings"] = unread
         return FrameHeader(path=path, images=images, default_channel="image", acquisition=acquisition)
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
