@@ -58,6 +58,7 @@ class Sample:
 
     relative: str
     expected: Expected
+    truncation_must_fail: bool = True  # False when the format has optional trailing bytes
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,10 @@ CASES: dict[str, Case] = {
             channels=["HeightTracee", "HeightRetracece", "AmplitudeRetracece", "NapAmplitudeRetrace",
                       "PhaseRetracece", "NapPhaseRetrace"],
             pixel_size_nm=78.125, pixel_size_y_nm=78.125, z_unit="nm", pixels={(0, 0, 0): 0.19562663},
-            ranges={0: (-0.68376946, 1.264155)})),),
+            ranges={0: (-0.68376946, 1.264155)}),
+            # Asylum's trailer (a preview and a "...FileStart" index) follows the Igor record
+            # undeclared; a cut inside it leaves every value readable.
+            truncation_must_fail=False),),
         built=(Built("height+phase", _built_ibw, Expected(
             n_frames=1, frame_shape=(6, 8), channel="HeightTrace", channels=["HeightTrace", "PhaseTrace"],
             pixel_size_nm=10.0, pixel_size_y_nm=5.0, z_unit="nm")),),
@@ -494,7 +498,8 @@ def test_real_sample(name, smp, sample):
 
 @pytest.mark.parametrize(("name", "smp"), _params("samples"))
 def test_damaged_copies_of_a_real_sample(name, smp, sample, tmp_path):
-    check_damaged(registry_for(name), sample(smp.relative), tmp_path, driver=name)
+    check_damaged(registry_for(name), sample(smp.relative), tmp_path, driver=name,
+                  truncation_must_fail=smp.truncation_must_fail)
 
 
 @pytest.mark.parametrize(("name", "built"), _params("built"))

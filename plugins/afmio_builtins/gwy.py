@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from afmio.errors import CorruptFileError, UnsupportedFormatError, WriteError
+from afmio.errors import CorruptFileError, TruncatedFileError, UnsupportedFormatError, WriteError
 from afmio.framefiles import (
     FrameCodec,
     FrameHeader,
@@ -176,6 +176,8 @@ class GwyCodec(FrameCodec):
         if magic == b"GWYO":
             raise UnsupportedFormatError(f"{path}: a Gwyddion 1 file (GWYO); only Gwyddion 2 (GWYP) is read",
                                          path=path)
+        if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
+            raise TruncatedFileError(path, f"{len(magic)} bytes: cut off before the end of the GWYP magic")
         if magic != MAGIC:
             raise UnsupportedFormatError(f"{path}: not a Gwyddion file (no GWYP magic)", path=path)
         try:

@@ -48,6 +48,11 @@ Acquisition facts
     ``imaging_mode``, ``scan_rate_hz``, ``spring_constant_n_per_m``,
     ``drive_frequency_hz``, ``asylum_version``, ``wave_name``, ``channels``.
 
+Trailer
+    Asylum appends a block after the Igor record that the Igor headers do not
+    declare (a preview and a ``...FileStart:`` index ending in ``MFP3D``); it is
+    not read, so a file cut inside it still loads.
+
 Errors
     Other Igor versions, text or complex waves, and 4-D waves are refused;
     sizes in the headers that do not fit the file, and anything ``igor2`` cannot
