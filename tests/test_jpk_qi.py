@@ -63,15 +63,15 @@ def test_repeated_name_is_the_second_page(sample):
     [
         ("CEST", None, 10, "CEST"),
         ("CET", None, 11, "CET"),
-        # unknown label: the file's own zone (summer, +2)
-        ("XYZT", "Europe/Paris", 10, "Europe/Paris (from metadata.user.timezone)"),
+        # no label: the file's own zone (summer, +2)
+        ("", "Europe/Paris", 10, "Europe/Paris (from metadata.user.timezone)"),
         ("XYZT", None, 12, "XYZT (assumed UTC)"),
     ],
 )
 def test_zone_labels_and_the_files_time_zone(tmp_path, label, hint, utc_hour, zone):
     extra = [(0x8065, ASCII, 0, f"metadata.user.name : u\nmetadata.user.timezone : {hint}\n", True)] if hint else []
     path = write_jpk(tmp_path / "a.jpk-qi-image", [JpkChannel("height", data=np.zeros((2, 3), np.int32))],
-                     start=f"2025-06-01 12:00:00.000 {label}", end=f"2025-06-01 12:00:00.000 {label}",
+                     start=f"2025-06-01 12:00:00.000 {label}".strip(), end=f"2025-06-01 12:00:00.000 {label}".strip(),
                      extra_global_tags=extra)
     stack = afmio.load(path)
     expected = datetime(2025, 6, 1, utc_hour, tzinfo=timezone.utc)
