@@ -127,6 +127,8 @@ class JpkQiCodec(FrameCodec):
             label = key if counts[key] == 1 else f"{key} ({counts[key]})"
             dtype = np.dtype(page.dtype).newbyteorder(tf.byteorder)
             h, w = (int(s) for s in page.shape)
+            if h <= 0 or w <= 0:
+                raise CorruptFileError(path, f"page {index} ({label}) has an empty {h} x {w} image")
             segments = _segments(page, path, h * w * dtype.itemsize, file_size)
             scale = _slot_scale(tags, label, path)
             private[label] = _QiPage(_Page(index, label, (h, w), dtype, segments, scale), scale, reflect)
