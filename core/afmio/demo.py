@@ -64,6 +64,8 @@ def run_demo(
     for info in progress(writers, total=len(writers), desc="demo", unit="format"):
         ext = info.extensions[0] if info.extensions else ""
         path = out / f"demo{ext}" if ext else out / f"demo_{info.name}"
+        if ext and registry.driver(info.name).member_match(path.name):
+            path = out / f"demo_{info.name}"  # one image per file: the video goes to a folder of them
         try:
             registry.save(stack, path, format=info.name, overwrite=overwrite)
         except MissingDependencyError as exc:
