@@ -201,6 +201,27 @@ def _built_park(tmp: Path) -> Path:
     return write_park(tmp / "built.tiff", values, scan_um=(0.08, 0.03))
 
 
+def _built_aris(tmp: Path) -> Path:
+    from afmio_testdata.aris_writer import write_aris
+
+    heights = np.random.default_rng(4).normal(0, 2e-9, (3, 6, 8))
+    return write_aris(tmp / "built.aris", {"HeightTrace": heights, "PhaseTrace": heights * 1e9},
+                      fast_scan_size_m=8e-8, slow_scan_size_m=3e-8, times_s=[0.0, 0.25, 0.5])
+
+
+def _built_nhf(tmp: Path) -> Path:
+    from afmio_testdata.nhf_writer import write_nhf
+
+    folder = tmp / "built_nhf"
+    folder.mkdir()
+    topo = np.random.default_rng(5).normal(0, 2e-9, (6, 8))
+    for i in range(3):
+        write_nhf(folder / f"scan_{i}.nhf", {("Forward", "Topography"): topo + i * 1e-9,
+                                            ("Backward", "Topography"): topo},
+                  range_m=(8e-8, 3e-8), created=f"2024-01-02T03:04:{5 + 2 * i:02d}.500Z")
+    return folder
+
+
 CASES: dict[str, Case] = {
     "npz": Case(round_trips=(RoundTrip("rt.npz"), RoundTrip("volts.npz", "volts"))),
     "hdf5": Case(round_trips=(RoundTrip("rt.h5"), RoundTrip("volts.h5", "volts"))),
@@ -259,6 +280,13 @@ CASES: dict[str, Case] = {
         ),
         built=(Built("3 frames", _built_jpk, Expected(n_frames=3, frame_shape=(6, 8), channel="height_trace")),),
     ),
+    "aris": Case(built=(Built("2 channels", _built_aris, Expected(
+        n_frames=3, frame_shape=(6, 8), channel="HeightTrace", channels=["HeightTrace", "PhaseTrace"],
+        pixel_size_nm=10.0, pixel_size_y_nm=5.0, z_unit="nm", frame_times=[0.0, 0.25, 0.5])),)),
+    "nhf": Case(built=(Built("3 files", _built_nhf, Expected(
+        n_frames=3, frame_shape=(6, 8), channel="Topography_trace",
+        channels=["Topography_trace", "Topography_retrace"], pixel_size_nm=10.0, pixel_size_y_nm=5.0,
+        z_unit="nm", frame_times=[0.0, 2.0, 4.0])),)),
     "spm": Case(
         samples=(
             # spm.md §8: Height Sensor (3, 486, 768), 0.130208333 nm/px, mean 538.938944,
