@@ -38,9 +38,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def interop(session: nox.Session) -> None:
-    """playNano 0.5.0 writes -> afmio reads, afmio writes -> playNano reads; AFMReader and
-    SurfaceTopography read the same instrument files as afmio."""
-    session.install("-e", ".[test]", "playnano==0.5.0", "afmreader==0.0.7", "SurfaceTopography")
+    """playNano 0.5.0 writes -> afmio reads, afmio writes -> playNano reads; AFMReader,
+    SurfaceTopography, playNano (ARIS) and Nanosurf's NHF reader read the same instrument files as afmio."""
+    session.install("-e", ".[test]", "playnano==0.5.0", "afmreader==0.0.7", "SurfaceTopography", "nanosurf==2.0.7")
     session.run("pytest", "-m", "interop", "tests/interop", *session.posargs)
 
 

@@ -25,14 +25,15 @@ def _topo(lines: int = 6, points: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def _expected_nm(path, dataset: str, version: int, lines: int, points: int) -> np.ndarray:
-    """Nanosurf's formula by hand: (raw - tmin) * (cmax - cmin) / (tmax - tmin) + cmin, flipud, m -> nm."""
+    """Nanosurf's formula by hand: (raw - tmin) * step + cmin, step = (cmax - cmin) / (tmax - tmin); flipud; nm."""
     with h5py.File(path, "r") as f:
         ds = f[dataset]
         raw = ds[()].astype(np.float64)
         prefix = "signal" if version == 2 else "base"
         cmin, cmax = ds.attrs[f"{prefix}_calibration_min"], ds.attrs[f"{prefix}_calibration_max"]
     tmin, tmax = (-(2.0**31) + 1, 2.0**31 - 1) if version == 2 else (-(2.0**31), 2.0**31 - 1)
-    values = (raw - tmin) * (cmax - cmin) / (tmax - tmin) + cmin
+    step = (cmax - cmin) / (tmax - tmin)
+    values = (raw - tmin) * step + cmin
     return np.flipud(values.reshape(lines, points)) * 1e9
 
 

@@ -33,7 +33,8 @@ Orientation
 Pixel size
     Per frame: ``FastScanSize / ScanPoints`` (nm), each from the frame's own
     override when it has one (a frame that overrides only ``FastScanSize`` uses
-    the global ``ScanPoints``, as playNano does). ``stack.pixel_size_nm`` is
+    the global ``ScanPoints``, as playNano does; one that overrides only
+    ``ScanPoints`` uses it, where playNano keeps the global pixel size). ``stack.pixel_size_nm`` is
     frame 0's; every frame's own is ``frame_metadata[i]["frame_pixel_size_nm"]``.
     **When a frame's pixel size differs from frame 0's**, reading warns once,
     ``acquisition`` records ``pixel_size_range_nm`` and

@@ -107,6 +107,7 @@ class _Channel:
     type_max: float
     cal_min: float
     cal_max: float
+    unit_factor: float
     mask_fill: bool
 
 
@@ -318,7 +319,7 @@ class NhfCodec(FrameCodec):
         if tmax == tmin:
             raise CorruptFileError(path, f"{where}: empty element-type range")
         factor, unit = preferred(1.0, _unit(unit_text(ds, v2)))
-        return _Channel(where, tmin, tmax, cmin * factor, cmax * factor, v2), unit
+        return _Channel(where, tmin, tmax, cmin, cmax, factor, v2), unit
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
         scale: _Channel = header.private[image.channel]
@@ -331,8 +332,11 @@ class NhfCodec(FrameCodec):
             check_stored(ds, path, scale.dataset)
             raw = np.asarray(ds[()]).reshape(rows, cols)
             fill = ds.fillvalue if scale.mask_fill else None
-        values = (raw.astype(np.float64) - scale.type_min) * ((scale.cal_max - scale.cal_min)
-                                                             / (scale.type_max - scale.type_min)) + scale.cal_min
+        # Nanosurf's order of operations in the file's unit, then to afmio's unit.
+        step = (scale.cal_max - scale.cal_min) / (scale.type_max - scale.type_min)
+        values = (raw.astype(np.float64) - scale.type_min) * step + scale.cal_min
+        if scale.unit_factor != 1.0:
+            values *= scale.unit_factor
         if fill is not None:
             values[raw == fill] = np.nan
         return values[::-1]
