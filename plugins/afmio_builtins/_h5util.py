@@ -19,12 +19,12 @@ import numpy as np
 
 from afmio.errors import AfmioError, CorruptFileError
 
+from ._jpk_common import MAX_DEFLATE_RATIO
+
 __all__ = ["HDF5_SIGNATURE", "attr_float", "attr_text", "check_stored", "h5_errors", "is_hdf5", "open_h5"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-#: deflate cannot expand data by more than about 1032:1; more means a lying header.
-MAX_DEFLATE_RATIO = 1032
 #: Declared bytes always allowed over the stored ones (tiny datasets, headers).
 _SLACK = 1 << 20
 

@@ -204,11 +204,17 @@ def _positive(value: float | None, what: str, path: Path) -> float:
     return value
 
 
-def _frame_scan(info: Any, key: str) -> Any:
+def _frame_overrides(info: Any, keys: list[str]) -> dict[str, Any]:
+    """Frame key -> attributes of its own ``Parameters/Scan``, for the frames that have one."""
     frames = _group(info, "Frames")
-    group = None if frames is None else _group(frames, key)
-    scan = None if group is None else _group(group, SCAN)
-    return None if scan is None else scan.attrs
+    if frames is None:
+        return {}
+    out = {}
+    for key in set(frames).intersection(keys):  # one listing, then one path look-up per frame
+        scan = frames.get(f"{key}/{SCAN}")
+        if isinstance(scan, h5py.Group):
+            out[key] = scan.attrs
+    return out
 
 
 def _frame_facts(info: Any, keys: list[str], path: Path) -> tuple[list[_FrameFacts], dict[str, Any]]:
@@ -219,9 +225,10 @@ def _frame_facts(info: Any, keys: list[str], path: Path) -> tuple[list[_FrameFac
     size = _positive(_scan_number(g, "FastScanSize"), "Global FastScanSize", path)
     points = _positive(_scan_number(g, "ScanPoints"), "Global ScanPoints", path)
     rate = _scan_number(g, "ScanRate")
+    overrides = _frame_overrides(info, keys)
     out = []
     for key in keys:
-        own = _frame_scan(info, key)
+        own = overrides.get(key)
         own_size = _scan_number(own, "FastScanSize")
         own_points = _scan_number(own, "ScanPoints")
         own_rate = _scan_number(own, "ScanRate")
@@ -241,9 +248,7 @@ def _images(data: Any, keys: list[str], channel: str, path: Path) -> list[Any]:
     file_size = path.stat().st_size
     out = []
     for key in keys:
-        frame = _group(data, key)
-        group = None if frame is None else _group(frame, channel)
-        ds = None if group is None else group.get("Image")
+        ds = data.get(f"{key}/{channel}/Image")  # one path look-up: h5py objects are costly per step
         if not isinstance(ds, h5py.Dataset):
             raise CorruptFileError(path, f"{key} has no {channel}/Image dataset")
         if ds.ndim != 2 or ds.dtype.kind not in "iuf":
@@ -356,13 +361,14 @@ class _ArisFrames(FrameSourceBase):
         start, stop, _ = slice(start, stop).indices(self._shape[0])
         stop = max(start, stop)
         out = np.empty((stop - start, *self._shape[1:]), np.float32)
+        # HDF5 converts the stored type while reading (float64 when a unit factor follows).
+        scratch = np.empty(self._shape[1:], np.float32 if self._factor == 1.0 else np.float64)
         for i in range(start, stop):
+            target = out[i - start] if self._factor == 1.0 else scratch
             with h5_errors(self._path, f"cannot read frame {i}"):
-                raw = self._datasets[i][()]
-            if self._factor == 1.0:
-                out[i - start] = raw
-            else:
-                np.multiply(raw, self._factor, out=out[i - start], casting="unsafe", dtype=np.float64)
+                self._datasets[i].id.read(h5py.h5s.ALL, h5py.h5s.ALL, target)
+            if self._factor != 1.0:
+                np.multiply(scratch, self._factor, out=out[i - start], casting="same_kind")
         return out
 
     def close(self) -> None:
