@@ -179,3 +179,14 @@ def test_missing_scan_size_is_named(tmp_path):
         del f["DataSetInfo/Global/Parameters/Scan"].attrs["FastScanSize"]
     with pytest.raises(CorruptFileError, match="Global FastScanSize must be a positive number"):
         afmio.load(path)
+
+
+def test_small_unwritten_images_cannot_add_up_to_a_large_allocation(tmp_path):
+    path = write_aris(tmp_path / "many.aris", {"HeightTrace": _heights(40)})
+    with h5py.File(path, "a") as f:
+        for i in range(40):
+            group = f[f"DataSet/Resolution 0/Frame {i}/HeightTrace"]
+            del group["Image"]
+            group.create_dataset("Image", shape=(360, 360), dtype=np.float64)  # 1 MB each, never written
+    with pytest.raises(CorruptFileError, match=r"the 40 HeightTrace images declare \d+ bytes but store only 0"):
+        afmio.load(path)

@@ -21,7 +21,16 @@ from afmio.errors import AfmioError, CorruptFileError
 
 from ._jpk_common import MAX_DEFLATE_RATIO
 
-__all__ = ["HDF5_SIGNATURE", "attr_float", "attr_text", "check_stored", "h5_errors", "is_hdf5", "open_h5"]
+__all__ = [
+    "HDF5_SIGNATURE",
+    "attr_float",
+    "attr_text",
+    "check_stored",
+    "check_stored_total",
+    "h5_errors",
+    "is_hdf5",
+    "open_h5",
+]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -82,8 +91,12 @@ def attr_float(value: Any) -> float | None:
     return out if out is not None and np.isfinite(out) else None
 
 
-def check_stored(ds: Any, path: Path, what: str, file_size: int | None = None) -> None:
-    """Refuse a dataset whose declared size its stored bytes (or the file) cannot justify."""
+def check_stored(ds: Any, path: Path, what: str, file_size: int | None = None) -> tuple[int, int]:
+    """Refuse a dataset whose declared size its stored bytes (or the file) cannot justify.
+
+    Returns ``(declared, stored)`` bytes, for a caller adding up many datasets (see
+    :func:`check_stored_total`).
+    """
     declared = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
     stored = int(ds.id.get_storage_size())
     size = os.path.getsize(path) if file_size is None else file_size
@@ -93,3 +106,10 @@ def check_stored(ds: Any, path: Path, what: str, file_size: int | None = None) -
         raise CorruptFileError(
             path, f"{what} declares {ds.shape} {ds.dtype} ({declared} bytes) but stores only {stored} bytes"
         )
+    return declared, stored
+
+
+def check_stored_total(path: Path, declared: int, stored: int, what: str) -> None:
+    """The same rule over many datasets at once, so that the per-dataset slack cannot add up."""
+    if declared > MAX_DEFLATE_RATIO * stored + _SLACK:
+        raise CorruptFileError(path, f"{what} declare {declared} bytes but store only {stored} bytes")

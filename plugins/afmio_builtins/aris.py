@@ -94,7 +94,7 @@ from afmio.metadata import build_frame_metadata
 from afmio.stack import AFMImageStack
 from afmio.units import preferred
 
-from ._h5util import attr_float, attr_text, check_stored, h5_errors, is_hdf5, open_h5
+from ._h5util import attr_float, attr_text, check_stored, check_stored_total, h5_errors, is_hdf5, open_h5
 
 __all__ = ["channels", "parse_start_time", "probe", "read", "sniff"]
 
@@ -247,14 +247,18 @@ def _frame_facts(info: Any, keys: list[str], path: Path) -> tuple[list[_FrameFac
 def _images(data: Any, keys: list[str], channel: str, path: Path) -> list[Any]:
     file_size = path.stat().st_size
     out = []
+    total_declared = total_stored = 0
     for key in keys:
         ds = data.get(f"{key}/{channel}/Image")  # one path look-up: h5py objects are costly per step
         if not isinstance(ds, h5py.Dataset):
             raise CorruptFileError(path, f"{key} has no {channel}/Image dataset")
         if ds.ndim != 2 or ds.dtype.kind not in "iuf":
             raise CorruptFileError(path, f"{key}/{channel}/Image is {ds.shape} {ds.dtype}, not a 2-D numeric image")
-        check_stored(ds, path, f"{key}/{channel}/Image", file_size)
+        declared, stored = check_stored(ds, path, f"{key}/{channel}/Image", file_size)
+        total_declared += declared
+        total_stored += stored
         out.append(ds)
+    check_stored_total(path, total_declared, total_stored, f"the {len(keys)} {channel} images")
     first = out[0].shape
     for key, ds in zip(keys, out):
         if ds.shape != first:
