@@ -98,7 +98,8 @@ def check_stored(ds: Any, path: Path, what: str, file_size: int | None = None) -
     :func:`check_stored_total`).
     """
     declared = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
-    stored = int(ds.id.get_storage_size())
+    ident = ds.id if isinstance(ds, h5py.Dataset) else ds  # an h5py Dataset or its low-level DatasetID
+    stored = int(ident.get_storage_size())
     size = os.path.getsize(path) if file_size is None else file_size
     if stored > size:
         raise CorruptFileError(path, f"{what} claims {stored} stored bytes but the file has {size}")

@@ -244,15 +244,25 @@ def _frame_facts(info: Any, keys: list[str], path: Path) -> tuple[list[_FrameFac
     return out, facts
 
 
+def _open_image(data: Any, key: str, channel: str, path: Path) -> Any:
+    """The low-level dataset id of one frame's image (h5py's objects cost several times more per frame)."""
+    try:
+        ident = h5py.h5o.open(data.id, f"{key}/{channel}/Image".encode())
+    except KeyError:
+        ident = None
+    if not isinstance(ident, h5py.h5d.DatasetID):
+        raise CorruptFileError(path, f"{key} has no {channel}/Image dataset")
+    return ident
+
+
 def _images(data: Any, keys: list[str], channel: str, path: Path) -> list[Any]:
+    """Low-level dataset ids of the frames' images, checked for shape, type and stored size."""
     file_size = path.stat().st_size
     out = []
     total_declared = total_stored = 0
     for key in keys:
-        ds = data.get(f"{key}/{channel}/Image")  # one path look-up: h5py objects are costly per step
-        if not isinstance(ds, h5py.Dataset):
-            raise CorruptFileError(path, f"{key} has no {channel}/Image dataset")
-        if ds.ndim != 2 or ds.dtype.kind not in "iuf":
+        ds = _open_image(data, key, channel, path)
+        if len(ds.shape) != 2 or ds.dtype.kind not in "iuf":
             raise CorruptFileError(path, f"{key}/{channel}/Image is {ds.shape} {ds.dtype}, not a 2-D numeric image")
         declared, stored = check_stored(ds, path, f"{key}/{channel}/Image", file_size)
         total_declared += declared
@@ -313,7 +323,7 @@ def _plan(f: Any, path: Path, channel: str | None) -> _Plan:
     keys = _frame_keys(data, path)
     frames, scan_facts = _frame_facts(info, keys, path)
     datasets = _images(data, keys, chosen, path)
-    unit, file_unit, unit_source = _value_unit(datasets[0], chosen)
+    unit, file_unit, unit_source = _value_unit(h5py.Dataset(datasets[0]), chosen)
     factor, z_unit = preferred(1.0, unit)
     rows = datasets[0].shape[0]
     slow = scan_facts["slow_scan_size_m"]
@@ -370,7 +380,7 @@ class _ArisFrames(FrameSourceBase):
         for i in range(start, stop):
             target = out[i - start] if self._factor == 1.0 else scratch
             with h5_errors(self._path, f"cannot read frame {i}"):
-                self._datasets[i].id.read(h5py.h5s.ALL, h5py.h5s.ALL, target)
+                self._datasets[i].read(h5py.h5s.ALL, h5py.h5s.ALL, target)
             if self._factor != 1.0:
                 np.multiply(scratch, self._factor, out=out[i - start], casting="same_kind")
         return out
