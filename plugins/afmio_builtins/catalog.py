@@ -87,7 +87,6 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
     ),
     DriverSpec(
         name="nhf",
-        aliases=("nanosurf",),
         description="Nanosurf Studio .nhf files (HDF5); a folder of them is a video",
         extensions=(".nhf",),
         kind="folder",
