@@ -25,8 +25,8 @@ afmio follows the files where playNano has known bugs (see each function):
 * **Single-frame OME-TIFF** exports load as a one-frame stack; playNano's loader sees a
   2-D array and raises ``Unexpected OME-TIFF shape``.
 * **Channel names**: playNano's default ``channel="height_trace"`` fails for ASD (``TP``),
-  NanoScope (``Height Sensor``) and ARIS (``HeightTrace``) files; here, when a file has no ``height_trace``
-  channel, that default means the file's height channel.
+  NanoScope (``Height Sensor``) and ARIS (``HeightTrace``) files; here, when a file has no
+  ``height_trace`` channel, that default means the file's height channel.
 * **Single files of folder formats** (one ``.jpk``, one ``.spm``/``.001``) load as a
   one-frame stack instead of raising "typically a single-frame export".
 * **ARIS heights** are in nm, as the other formats: playNano returns an ``.aris`` file's
