@@ -39,8 +39,9 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def interop(session: nox.Session) -> None:
     """playNano 0.5.0 writes -> afmio reads, afmio writes -> playNano reads; AFMReader,
-    SurfaceTopography and gwyfile read the same instrument files as afmio."""
-    session.install("-e", ".[test,ibw]", "playnano==0.5.0", "afmreader==0.0.7", "SurfaceTopography", "gwyfile==0.3.0")
+    SurfaceTopography, gwyfile, playNano (ARIS) and Nanosurf's NHF reader read the same instrument files as afmio."""
+    session.install("-e", ".[test,ibw]", "playnano==0.5.0", "afmreader==0.0.7", "SurfaceTopography", "gwyfile==0.3.0",
+                    "nanosurf==2.0.7")
     session.run("pytest", "-m", "interop", "tests/interop", *session.posargs)
 
 

@@ -25,6 +25,7 @@ DRIVER_NAMES = {
     "npz": ("npz",),
     "ome-tiff": ("ome-tiff", "ome_tiff", "tiff", "tif"),
     "asd": ("asd",),
+    "aris": ("aris",),
     "jpk": ("jpk",),
     "h5-jpk": ("h5-jpk", "h5jpk"),
     "spm": ("spm", "nanoscope"),

@@ -21,6 +21,7 @@ PREIMPORT = {
     "hdf5": ["h5py"],
     "h5": ["h5py"],
     "h5-jpk": ["h5py"],
+    "aris": ["h5py"],
     "ome-tiff": ["tifffile"],
     "ome.tif": ["tifffile"],
     "jpk": ["tifffile"],
@@ -102,6 +103,7 @@ def build(env: Environment, inputs: Inputs, sizes: list[Size], settings: Setting
     for size in sizes:
         _bundle_cases(plan, env, inputs, size, settings, pn)
         _asd_cases(plan, env, inputs, size, settings, pn)
+        _aris_cases(plan, env, inputs, size, settings, pn)
     _sample_cases(plan, env, inputs, settings, pn)
     _afmreader_cases(plan, env, inputs, settings, pn)
     _gif_cases(plan, env, inputs, settings, pn)
@@ -210,6 +212,15 @@ def _asd_cases(plan: Plan, env: Environment, inputs: Inputs, size: Size, st: Set
     _load_row(plan, env, st, pn, key=f"load asd {size.label}", section="Instrument formats: load",
               title="ASD load, synthetic v1, 2 channels (TP+ER)", fmt="asd", path=path, pn_channel="TP",
               small=size.small, size=size.label, stack_nbytes=size.nbytes, floor=True)
+
+
+def _aris_cases(plan: Plan, env: Environment, inputs: Inputs, size: Size, st: Settings, pn: bool) -> None:
+    path = inputs.aris.get(size.label)
+    if path is None:
+        return
+    _load_row(plan, env, st, pn, key=f"load aris {size.label}", section="Instrument formats: load",
+              title="ARIS load, synthetic, 1 channel (float32 metres)", fmt="aris", path=path,
+              pn_channel="HeightTrace", small=size.small, size=size.label, stack_nbytes=size.nbytes)
 
 
 def _sample_cases(plan: Plan, env: Environment, inputs: Inputs, st: Settings, pn: bool) -> None:

@@ -110,6 +110,7 @@ class Inputs:
     arrays: dict[str, Path] = field(default_factory=dict)  # size label -> .npy
     bundles: dict[tuple[str, str, str], Path] = field(default_factory=dict)  # (writer, kind, size)
     asd: dict[str, Path] = field(default_factory=dict)  # size label -> synthetic 2-channel ASD
+    aris: dict[str, Path] = field(default_factory=dict)  # size label -> synthetic 1-channel ARIS
     samples: dict[str, Sample] = field(default_factory=dict)
     peer_samples: dict[str, PeerSample] = field(default_factory=dict)
     big_asd: Path | None = None
@@ -167,6 +168,27 @@ def asd_writer() -> Any | None:
         return importlib.import_module("afmio_testdata.asd_writer")
     except ImportError:
         return None
+
+
+def aris_writer() -> Any | None:
+    """The test-only ARIS writer (``tests/afmio_testdata/aris_writer.py``), or None."""
+    asd_writer()  # puts tests/ on the path
+    try:
+        return importlib.import_module("afmio_testdata.aris_writer")
+    except ImportError:
+        return None
+
+
+def make_aris(workdir: Path, array_path: Path, size: Size, writer: Any) -> Path:
+    """A one-channel ARIS movie whose HeightTrace frames are the synthetic heights in metres (float32)."""
+    path = workdir / f"syn-{size.label}.aris"
+    if not path.exists():
+        heights = np.load(array_path, mmap_mode="r")
+        tmp = path.with_suffix(".tmp")
+        writer.write_aris(tmp, {"HeightTrace": (np.asarray(heights) * 1e-9).astype(np.float32)},
+                          fast_scan_size_m=size.w * 0.5e-9, times_s=[0.1 * i for i in range(size.n)])
+        tmp.replace(path)
+    return path
 
 
 def heights_to_levels(heights: np.ndarray) -> np.ndarray:
@@ -336,6 +358,10 @@ def prepare(
         if writer is not None:
             log(f"inputs: ASD {size.label}")
             inputs.asd[size.label] = make_asd(workdir, arr, size, writer)
+        aris = aris_writer()
+        if aris is not None and env.can("aris", "read"):
+            log(f"inputs: ARIS {size.label}")
+            inputs.aris[size.label] = make_aris(workdir, arr, size, aris)
     inputs.samples = copy_samples(env, workdir, enlarged_samples)
     inputs.peer_samples = copy_peer_samples(env, workdir)
     if env.samples is None:

@@ -409,3 +409,18 @@ def test_image_sequences_follow_playnano_layout(tmp_path):
     assert out == tmp_path / "seq" and sorted(p.name for p in out.iterdir())[0] == "f_0000.png"
     with pytest.raises(ValueError, match="Unsupported image format"):
         compat.create_image_sequence(stack.data, [1.0] * 4, output_folder=tmp_path / "x", fmt="bmp")
+
+
+def test_load_afm_stack_reads_aris_like_playnano_with_heights_in_nm(tmp_path):
+    from afmio_testdata.aris_writer import write_aris
+
+    heights = np.random.default_rng(8).normal(0.0, 2e-9, (3, 4, 6))
+    path = write_aris(tmp_path / "movie.aris", {"HeightTrace": heights, "AmplitudeTrace": heights / 2},
+                      fast_scan_size_m=6e-8, times_s=[0.0, 0.5, 1.0])
+    stack = pn.load_afm_stack(path)  # playNano's default "height_trace" -> the file's HeightTrace
+    assert stack.channel == "HeightTrace" and stack.z_unit == "nm"
+    assert np.array_equal(stack.data, (heights * 1e9).astype(np.float32))
+    assert [m["timestamp"] for m in stack.frame_metadata] == [0.0, 0.5, 1.0]
+    assert pn.load_afm_stack(str(path), channel="AmplitudeTrace").channel == "AmplitudeTrace"
+    ext, loader = pn.get_loader_for_file(path, None, None)
+    assert ext == ".aris" and loader(path).channel == "HeightTrace"

@@ -240,6 +240,27 @@ def _built_jpk_qi(tmp: Path) -> Path:
                      start="2025-05-20 17:48:42.479 CEST", end="2025-05-20 17:48:42.479 CEST", ulength=8e-8)
 
 
+def _built_aris(tmp: Path) -> Path:
+    from afmio_testdata.aris_writer import write_aris
+
+    heights = np.random.default_rng(4).normal(0, 2e-9, (3, 6, 8))
+    return write_aris(tmp / "built.aris", {"HeightTrace": heights, "PhaseTrace": heights * 1e9},
+                      fast_scan_size_m=8e-8, slow_scan_size_m=3e-8, times_s=[0.0, 0.25, 0.5])
+
+
+def _built_nhf(tmp: Path) -> Path:
+    from afmio_testdata.nhf_writer import write_nhf
+
+    folder = tmp / "built_nhf"
+    folder.mkdir()
+    topo = np.random.default_rng(5).normal(0, 2e-9, (6, 8))
+    for i in range(3):
+        write_nhf(folder / f"scan_{i}.nhf", {("Forward", "Topography"): topo + i * 1e-9,
+                                            ("Backward", "Topography"): topo},
+                  range_m=(8e-8, 3e-8), created=f"2024-01-02T03:04:{5 + 2 * i:02d}.500Z")
+    return folder
+
+
 CASES: dict[str, Case] = {
     "npz": Case(round_trips=(RoundTrip("rt.npz"), RoundTrip("volts.npz", "volts"))),
     "hdf5": Case(round_trips=(RoundTrip("rt.h5"), RoundTrip("volts.h5", "volts"))),
@@ -350,6 +371,13 @@ CASES: dict[str, Case] = {
             n_frames=1, frame_shape=(6, 8), channel="height_trace", channels=["measuredHeight_trace", "height_trace"],
             pixel_size_nm=10.0, z_unit="nm")),),
     ),
+    "aris": Case(built=(Built("2 channels", _built_aris, Expected(
+        n_frames=3, frame_shape=(6, 8), channel="HeightTrace", channels=["HeightTrace", "PhaseTrace"],
+        pixel_size_nm=10.0, pixel_size_y_nm=5.0, z_unit="nm", frame_times=[0.0, 0.25, 0.5])),)),
+    "nhf": Case(built=(Built("3 files", _built_nhf, Expected(
+        n_frames=3, frame_shape=(6, 8), channel="Topography_trace",
+        channels=["Topography_trace", "Topography_retrace"], pixel_size_nm=10.0, pixel_size_y_nm=5.0,
+        z_unit="nm", frame_times=[0.0, 2.0, 4.0])),)),
     "spm": Case(
         samples=(
             # spm.md §8: Height Sensor (3, 486, 768), 0.130208333 nm/px, mean 538.938944,

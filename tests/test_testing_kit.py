@@ -191,6 +191,8 @@ def test_probe_disagreeing_with_load_fails(kit_file):
         check_probe(registry(probe="probe_wrong"), kit_file)
     with fails(r"channels\(\) against probe\(\)\.channels: probe says \['height_trace'\], load gives"):
         check_probe(registry(channels="channels_wrong"), kit_file)
+    with fails(r"frame_pixel_sizes_nm: probe says \[3\.0, 3\.0, 3\.0\], load gives \[1\.5, 1\.5, 1\.5\]"):
+        check_probe(registry(probe="probe_wrong_frame_sizes"), kit_file)
 
 
 # ---------------------------------------------------------------- lazy reads

@@ -523,6 +523,7 @@ class FramePerFileDriver:
             z_unit=first.z_unit,
             frame_times=None if any(t is None for t in stamps) else [float(t) for t in stamps],
             acquisition=acquisition,
+            frame_pixel_sizes_nm=[im.pixel_size_nm for im in scan.images],
         )
 
     def read_stack(

@@ -205,6 +205,9 @@ class ProbeResult:
         Seconds since frame 0, when cheap to know.
     acquisition : dict
         Instrument facts (version, scan direction, ...).
+    frame_pixel_sizes_nm : list of float or None
+        Each frame's own nm per pixel along x, when frames may differ (ARIS,
+        folders of frame files); None when every frame has ``pixel_size_nm``.
     """
 
     n_frames: int
@@ -216,6 +219,7 @@ class ProbeResult:
     z_unit: str | None = None
     frame_times: list[float] | None = None
     acquisition: dict[str, Any] = field(default_factory=dict)
+    frame_pixel_sizes_nm: list[float] | None = None
 
 
 class ReadFunction(Protocol):

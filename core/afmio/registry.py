@@ -394,6 +394,7 @@ class Registry:
                 z_unit=stack.z_unit,
                 frame_times=stack.get_frame_times(),
                 acquisition=dict(stack.acquisition),
+                frame_pixel_sizes_nm=[stack.scaling_for_frame(i) for i in range(stack.n_frames)],
             )
 
     def channels(self, path: PathLike, format: str | None = None) -> list[str]:

@@ -79,6 +79,22 @@ BUILTIN_DRIVERS: tuple[DriverSpec, ...] = (
         **_roles("h5jpk", *_READER),
     ),
     DriverSpec(
+        name="aris",
+        description="Asylum Research / Oxford Instruments Cypher VRS .aris HS-AFM movies (HDF5)",
+        extensions=(".aris",),
+        lazy=True,
+        **_roles("aris", *_READER),
+    ),
+    DriverSpec(
+        name="nhf",
+        description="Nanosurf Studio .nhf files (HDF5); a folder of them is a video",
+        extensions=(".nhf",),
+        kind="folder",
+        member_patterns=("*.nhf",),
+        lazy=True,
+        **_roles("nhf", *_READER),
+    ),
+    DriverSpec(
         name="spm",
         aliases=("nanoscope",),
         description="Bruker/Veeco NanoScope .spm/.di/.001 files; a folder of them is a video",

@@ -293,6 +293,13 @@ def probe_wrong(path: Path) -> ProbeResult:
     return result
 
 
+def probe_wrong_frame_sizes(path: Path) -> ProbeResult:
+    """Claims per-frame pixel sizes that the loaded frames do not have."""
+    result = probe(path)
+    result.frame_pixel_sizes_nm = [2.0 * result.pixel_size_nm] * result.n_frames  # type: ignore[operator]
+    return result
+
+
 def channels_wrong(path: Path) -> list[str]:
     return ["Height", "Phase"]
 

@@ -72,6 +72,18 @@ def _pace_text(times: Sequence[float | None]) -> str | None:
             f"max {_seconds_text(hi)}")
 
 
+def _pixel_size_variation(sizes: Sequence[float | None] | None) -> str | None:
+    """``"a..b nm (k of n frames differ from frame 0)"`` when frames have their own pixel sizes, else None."""
+    known = [float(s) for s in sizes or () if s is not None]
+    if not known:
+        return None
+    first = known[0]
+    other = sum(1 for s in known if abs(s - first) > 1e-9 * abs(first))
+    if not other:
+        return None
+    return f"{min(known):.6g}..{max(known):.6g} nm ({other} of {len(known)} frames differ from frame 0)"
+
+
 def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
@@ -149,6 +161,7 @@ def _info_record(path: Path, fmt: str | None, channel: str | None,
         "pixel_size_y_nm": probe.pixel_size_y_nm or probe.pixel_size_nm,
         "z_unit": probe.z_unit,
         "frame_times_s": probe.frame_times,
+        "frame_pixel_sizes_nm": probe.frame_pixel_sizes_nm,
         "acquisition": dict(probe.acquisition),
     }
     if channel is not None:
@@ -163,6 +176,7 @@ def _info_record(path: Path, fmt: str | None, channel: str | None,
                 pixel_size_y_nm=stack.pixel_size_y_nm,
                 z_unit=stack.z_unit,
                 frame_times_s=stack.get_frame_times(),
+                frame_pixel_sizes_nm=[m.get("frame_pixel_size_nm") for m in stack.frame_metadata],
             )
     times = record["frame_times_s"] or []
     span = float(times[-1] - times[0]) if len(times) > 1 and times[-1] is not None else None
@@ -197,6 +211,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         square = "" if abs(py - px) <= 1e-9 * px else " (non-square pixels)"
         rows.append(("pixel size", f"{px:.6g} x {py:.6g} nm (x, y){square}"))
         rows.append(("scan size", _size_text(px * w, py * h)))
+        varies = _pixel_size_variation(record["frame_pixel_sizes_nm"])
+        if varies:
+            rows.append(("pixel size varies", varies))
     rows.append(("z unit", record["z_unit"] or "unknown"))
     span = record["time_span_s"]
     if span:

@@ -24,11 +24,14 @@ afmio follows the files where playNano has known bugs (see each function):
   playNano fails with ``Missing data: line_rate=None``.
 * **Single-frame OME-TIFF** exports load as a one-frame stack; playNano's loader sees a
   2-D array and raises ``Unexpected OME-TIFF shape``.
-* **Channel names**: playNano's default ``channel="height_trace"`` fails for ASD (``TP``)
-  and NanoScope (``Height Sensor``) files; here, when a file has no ``height_trace``
-  channel, that default means the file's height channel.
+* **Channel names**: playNano's default ``channel="height_trace"`` fails for ASD (``TP``),
+  NanoScope (``Height Sensor``) and ARIS (``HeightTrace``) files; here, when a file has no
+  ``height_trace`` channel, that default means the file's height channel.
 * **Single files of folder formats** (one ``.jpk``, one ``.spm``/``.001``) load as a
   one-frame stack instead of raising "typically a single-frame export".
+* **ARIS heights** are in nm, as the other formats: playNano returns an ``.aris`` file's
+  stored values unconverted (SI metres, labelled nm). Channel names, per-frame pixel
+  sizes and timestamps are playNano's; see :mod:`afmio_builtins.aris` for the rest.
 * **GIF functions** take playNano 0.5.0's arguments (``cmap_name`` sixth in
   ``export_gif``, ``fps``, ``font_scale``, ``afm_brown`` by default) and the older
   documented ones (``raw`` sixth, ``duration``); see each function. With the older
@@ -182,12 +185,13 @@ def load_afm_stack(file_path: str | Path, channel: str = "height_trace") -> AFMI
     Parameters
     ----------
     file_path : str or pathlib.Path
-        A file (``.asd``, ``.h5-jpk``, ``.npz``, ``.h5``, ``.ome.tif``...) or a folder
+        A file (``.asd``, ``.aris``, ``.h5-jpk``, ``.npz``, ``.h5``, ``.ome.tif``...) or a folder
         of frame files (JPK, NanoScope).
     channel : str
         Channel to read, matched without regard to case. playNano's default
         ``"height_trace"`` falls back to the file's height channel (``TP`` for ASD,
-        ``Height Sensor`` for NanoScope) when the file has no channel of that name.
+        ``Height Sensor`` for NanoScope, ``HeightTrace`` for ARIS) when the file has no
+        channel of that name.
 
     Raises
     ------
@@ -203,7 +207,7 @@ def load_afm_stack(file_path: str | Path, channel: str = "height_trace") -> AFMI
     -----
     Where playNano 0.5.0 is wrong, afmio follows the file (see the module notes): JPK
     folders are not flipped twice, NanoScope v5 folders with ``Scan rate`` load, a
-    single-frame OME-TIFF loads as one frame.
+    single-frame OME-TIFF loads as one frame, ARIS heights are converted to nm.
     """
     path = Path(file_path).resolve()
     return _load(path, channel)

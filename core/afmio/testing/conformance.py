@@ -244,8 +244,8 @@ def check_probe(
 ) -> ProbeResult:
     """Check that ``probe`` (headers only) agrees with a full load.
 
-    Compares frame count, frame shape, default channel, channel list, pixel sizes,
-    z unit and frame times (the fields the probe fills in), checks that
+    Compares frame count, frame shape, default channel, channel list, pixel sizes
+    (and per-frame ones), z unit and frame times (the fields the probe fills in), checks that
     ``registry.channels`` gives the probe's list and, with ``every_channel``,
     that each listed channel loads under its own name.
     """
@@ -283,6 +283,11 @@ def check_probe(
         same = len(probe.frame_times) == len(times) and all(
             _close(float(a), float(b), 1e-6) for a, b in zip(probe.frame_times, times))
         differs("frame_times", probe.frame_times, times, same)
+    if probe.frame_pixel_sizes_nm is not None:
+        sizes = [m.get("frame_pixel_size_nm") for m in stack.frame_metadata]
+        same = len(probe.frame_pixel_sizes_nm) == len(sizes) and all(
+            b is not None and _close(float(a), float(b), rel) for a, b in zip(probe.frame_pixel_sizes_nm, sizes))
+        differs("frame_pixel_sizes_nm", probe.frame_pixel_sizes_nm, sizes, same)
     listed = registry.channels(path)
     differs("channels() against probe().channels", probe.channels, listed, list(listed) == list(probe.channels))
     if wrong:
