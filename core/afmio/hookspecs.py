@@ -1,22 +1,28 @@
 """The plugin contract: what a driver declares and the one hook that declares it.
 
 A plugin is any importable object (usually a module) that implements the hook
-:func:`afmio_drivers`, registered under the ``afmio.drivers`` entry-point group::
+:func:`afmio_drivers`, registered under the ``afmio.drivers`` entry-point group. It has
+two modules with two jobs: a small *declaration module* that the entry point names and
+that returns plain-data :class:`DriverSpec` records, and a *driver module* holding the
+code those records name (docs/plugin-guide.md walks through the example plugin)::
 
     # pyproject.toml of a third-party distribution
     [project.entry-points."afmio.drivers"]
-    gsf = "afmio_gsf.driver"
+    gsf = "afmio_gsf.plugin"
 
-    # afmio_gsf/driver.py
+    # afmio_gsf/plugin.py: the declaration (imports nothing heavy)
     from afmio import DriverSpec, hookimpl
 
     @hookimpl
     def afmio_drivers():
-        return [DriverSpec(name="gsf", extensions=(".gsf",), read="afmio_gsf.io:read")]
+        return [DriverSpec(name="gsf", extensions=(".gsf",), read="afmio_gsf.driver:read")]
 
 Declarations are plain data. The functions they name (``"module:function"``) are
 imported only when a file actually needs them, so listing formats and choosing a
-driver never imports heavy libraries.
+driver never imports heavy libraries. afmio's built-in drivers are declared the same
+way, in one table (``afmio_builtins.catalog``), each naming functions of its format's
+module (``afmio_builtins.asd``). One-image-per-file formats get every role from
+:mod:`afmio.framefiles` once their byte codec is written.
 
 Function signatures a driver provides (every one receives a :class:`pathlib.Path`):
 
@@ -25,9 +31,12 @@ Function signatures a driver provides (every one receives a :class:`pathlib.Path
     ignores ``lazy``.
 ``write(stack, path, **options) -> None``
     Writes to exactly ``path`` (a temporary name chosen by the registry, which renames
-    it into place on success). ``raw=True`` has already been applied. A writer that
-    declares a keyword ``target`` receives the final path too (to name the files of a
-    folder output after it, for example).
+    it into place on success). ``raw=True`` has already been applied. A ``"file"``
+    driver writes one file; a ``"folder"`` driver writes a folder at ``path``, except
+    when the target's name matches one of its member patterns (``scan.gsf``), which is a
+    single-file output. A writer that declares a keyword ``target`` receives the final
+    path too (to name the files of a folder output after it); ``target`` is never shown
+    to users as an option.
 ``probe(path) -> ProbeResult``
     Reads headers only.
 ``channels(path) -> list[str]``
