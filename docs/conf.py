@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
-os.environ.setdefault("AFMIO_PROGRESS", "0")
-
 import afmio  # noqa: E402
+import afmio.progress  # noqa: E402
+
+afmio.progress.set_enabled(False)  # the CLI reference is generated in-process: no bars in the build
 
 project = "afmio"
 author = "afmio developers"
