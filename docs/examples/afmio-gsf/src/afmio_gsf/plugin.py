@@ -14,7 +14,7 @@ def afmio_drivers() -> list[DriverSpec]:
     return [
         DriverSpec(
             name="gsf",
-            aliases=("gwyddion",),
+            aliases=("gwyddion-simple-field",),
             description="Gwyddion Simple Field: one frame per .gsf file, a folder of them as a video",
             # A folder driver: a folder of *.gsf files is a video; a single .gsf file
             # (the extension) loads as a one-frame stack.
