@@ -362,20 +362,12 @@ class FramePerFileDriver:
         options = _codec_options(codec)
         self._option_names = tuple(p.name for p in options)
 
-        def read(
-            path: Path,
-            *,
-            channel: str | None = None,
-            lazy: bool = False,
-            dtype: Any = np.float32,
-            progress: bool | None = None,
-            skip_damaged: bool = False,
-            **options: Any,
-        ) -> AFMImageStack:
-            return self.read_stack(path, channel=channel, lazy=lazy, dtype=dtype, progress=progress,
-                                   skip_damaged=skip_damaged, **options)
+        def read(path: Path, **kwargs: Any) -> AFMImageStack:
+            return self.read_stack(path, **kwargs)
 
-        own = [p for p in inspect.signature(read).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        # read's visible signature: read_stack's parameters, then the codec's own options
+        own = [p for p in inspect.signature(self.read_stack).parameters.values()
+               if p.kind is not inspect.Parameter.VAR_KEYWORD]
         read.__signature__ = inspect.Signature([*own, *options], return_annotation=AFMImageStack)  # type: ignore[attr-defined]
         read.__doc__ = self.read_stack.__doc__
         read.__qualname__ = read.__name__ = "read"

@@ -9,15 +9,13 @@ for gigabytes from a few kilobytes).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from afmio.errors import AfmioError, CorruptFileError
+from afmio.errors import CorruptFileError, reading
 
 from ._jpk_common import MAX_DEFLATE_RATIO
 
@@ -55,15 +53,13 @@ def open_h5(path: Path) -> Any:
         raise CorruptFileError(path, f"not a readable HDF5 file: {exc}") from exc
 
 
-@contextmanager
-def h5_errors(path: Path, what: str = "cannot read") -> Iterator[None]:
-    """Turn what h5py raises on damaged files (OSError, RuntimeError, KeyError...) into CorruptFileError."""
-    try:
-        yield
-    except (AfmioError, MemoryError):
-        raise
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
-        raise CorruptFileError(path, f"{what}: {type(exc).__name__}: {exc}") from exc
+#: What h5py raises on damaged files besides the usual data errors.
+H5PY_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, TypeError, AttributeError)
+
+
+def h5_errors(path: Path, what: str = "the HDF5 structure") -> reading:
+    """afmio's error policy for h5py: damaged-file errors become CorruptFileError naming ``path``."""
+    return reading(path, what, also=H5PY_ERRORS)
 
 
 def attr_text(value: Any) -> str | None:

@@ -379,7 +379,7 @@ class _ArisFrames(FrameSourceBase):
         scratch = np.empty(self._shape[1:], np.float32 if self._factor == 1.0 else np.float64)
         for i in range(start, stop):
             target = out[i - start] if self._factor == 1.0 else scratch
-            with h5_errors(self._path, f"cannot read frame {i}"):
+            with h5_errors(self._path, f"frame {i}"):
                 self._datasets[i].read(h5py.h5s.ALL, h5py.h5s.ALL, target)
             if self._factor != 1.0:
                 np.multiply(scratch, self._factor, out=out[i - start], casting="same_kind")

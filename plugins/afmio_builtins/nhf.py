@@ -325,7 +325,7 @@ class NhfCodec(FrameCodec):
         scale: _Channel = header.private[image.channel]
         path = header.path
         rows, cols = image.shape
-        with open_h5(path) as f, h5_errors(path, f"cannot read {scale.dataset}"):
+        with open_h5(path) as f, h5_errors(path, str(scale.dataset)):
             ds = f[scale.dataset]
             if ds.size != rows * cols:
                 raise CorruptFileError(path, f"{scale.dataset} holds {ds.size} values, not {rows} x {cols}")
