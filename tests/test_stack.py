@@ -253,6 +253,71 @@ def test_from_source_closes_the_source_when_the_eager_read_fails():
     assert src.closed
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_from_source_runs_finish_while_the_source_is_open(lazy):
+    src = CountingSource(np.zeros((2, 2, 2), np.float32))
+    seen = []
+
+    def finish(stack):
+        seen.append(src.closed)
+        stack.processed["raw"] = np.ones((2, 2, 2))
+
+    stack = AFMImageStack.from_source(src, 1.0, "c", None, lazy=lazy, finish=finish)
+    assert seen == [False] and "raw" in stack.processed
+    assert src.closed is (not lazy)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_from_source_closes_the_source_when_finish_fails(lazy):
+    src = CountingSource(np.zeros((2, 2, 2), np.float32))
+
+    def finish(stack):
+        raise KeyError("processed layer")
+
+    with pytest.raises(KeyError, match="processed layer"):
+        AFMImageStack.from_source(src, 1.0, "c", None, lazy=lazy, finish=finish)
+    assert src.closed
+
+
+def test_from_source_keeps_an_array_without_copying():
+    array = np.zeros((2, 3, 4), np.float32)
+    stack = AFMImageStack.from_source(array, 1.0, "c", None, lazy=False)
+    assert stack.data is array
+
+
+def test_from_source_refuses_an_eager_read_larger_than_memory(monkeypatch):
+    from afmio import limits
+    from afmio.errors import ResourceError
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 1000)
+    src = CountingSource(np.zeros((4, 10, 10), np.float32))  # 1600 bytes > half of 1000
+    with pytest.raises(ResourceError, match="lazy=True"):
+        AFMImageStack.from_source(src, 1.0, "c", "movie.xyz", lazy=False)
+    assert src.closed and src.reads == []
+    assert AFMImageStack.from_source(CountingSource(np.zeros((4, 10, 10), np.float32)), 1.0, "c", None,
+                                     lazy=True).is_lazy  # lazy is not refused
+
+
+def test_close_on_error_closes_and_keeps_the_real_error():
+    from afmio.frames import close_on_error
+
+    class BadClose(CountingSource):
+        def close(self):
+            super().close()
+            raise RuntimeError("close failed too")
+
+    src = BadClose(np.zeros((1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="the header"), close_on_error(src):
+        raise ValueError("the header")
+    assert src.closed
+    ok = CountingSource(np.zeros((1, 2, 2), np.float32))
+    with close_on_error(ok):
+        pass
+    assert not ok.closed
+    with close_on_error(None):  # nothing to close is fine
+        pass
+
+
 def test_derive_carries_the_description_not_the_processing():
     stack = _stack(pixel_size_y_nm=3.0, z_unit="deg")
     stack.acquisition["scanner"] = {"gain": 2}

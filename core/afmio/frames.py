@@ -5,10 +5,16 @@ A frame source is anything with ``shape``, ``dtype``, ``read_frame(i)``,
 :class:`~afmio.AFMImageStack` built on one; the stack reads only the frames it is
 asked for. :class:`ArrayFrameSource` wraps an in-memory array and
 :class:`SlicedFrameSource` gives a view of a range of another source.
+
+A driver opens its file, reads the header with :func:`close_on_error` guarding the
+handle, and hands the source to :meth:`afmio.AFMImageStack.from_source`, which owns
+it from then on (closed on error, closed after an eager read, closed with the stack).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -22,6 +28,7 @@ __all__ = [
     "FrameSource",
     "SlicedFrameSource",
     "cast_frames",
+    "close_on_error",
     "float_dtype",
 ]
 
@@ -184,3 +191,36 @@ def cast_frames(data: np.ndarray | FrameSource, dtype: Any) -> np.ndarray | Fram
     if isinstance(data, np.ndarray):
         return data.astype(wanted, copy=False)
     return data if np.dtype(data.dtype) == wanted else CastFrameSource(data, wanted)
+
+
+@contextmanager
+def close_on_error(resource: Any) -> Iterator[Any]:
+    """Close ``resource`` (an open file, store or frame source) if the block raises.
+
+    For the part of a driver's ``read`` before :meth:`afmio.AFMImageStack.from_source`
+    takes the source over: parsing the header while the file is open. Objects without
+    a ``close`` method (arrays, None) are left alone; ``close`` must tolerate being
+    called twice, as every frame source's does. An error from ``close`` itself is
+    dropped, so the block's own error is the one reported.
+
+    Examples
+    --------
+    >>> import io
+    >>> from afmio.frames import close_on_error
+    >>> handle = io.BytesIO(b"AFM")
+    >>> try:
+    ...     with close_on_error(handle):
+    ...         raise ValueError("bad header")
+    ... except ValueError:
+    ...     pass
+    >>> handle.closed
+    True
+    """
+    try:
+        yield resource
+    except BaseException:
+        close = getattr(resource, "close", None)
+        if close is not None:
+            with suppress(Exception):  # a failing close must not hide why we are closing
+                close()
+        raise

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import copy
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import ReadError
-from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource, cast_frames
+from .frames import ArrayFrameSource, FrameSource, SlicedFrameSource, cast_frames, close_on_error
+from .limits import check_memory
 from .metadata import build_frame_metadata, normalize_timestamps
 
 __all__ = ["Z_UNITS", "AFMImageStack", "empty_provenance", "normalize_z_unit"]
@@ -161,30 +162,37 @@ class AFMImageStack:
     @classmethod
     def from_source(
         cls,
-        source: FrameSource,
+        source: FrameSource | np.ndarray,
         pixel_size_nm: float,
         channel: str,
         file_path: str | Path | None,
         frame_metadata: Sequence[Mapping[str, Any]] | None = None,
         *,
         lazy: bool,
+        finish: Callable[[AFMImageStack], None] | None = None,
         **kwargs: Any,
     ) -> AFMImageStack:
         """Build a stack on a file-backed ``source``, owning the source's lifetime.
 
-        With ``lazy=False`` every frame is read now and the source closed; with
+        With ``lazy=False`` every frame is read now (after checking the frames fit in
+        memory, :func:`afmio.limits.check_memory`) and the source closed; with
         ``lazy=True`` the stack reads frames on demand and closes the source when it is
-        closed. If building the stack (or the eager read) fails, the source is closed
-        before the error propagates, so a driver never leaks an open file.
+        closed. If building the stack, the eager read or ``finish`` fails, the source is
+        closed before the error propagates, so a driver never leaks an open file.
 
         Parameters
         ----------
-        source : FrameSource
-            The frames, usually holding an open file.
+        source : FrameSource or numpy.ndarray
+            The frames, usually holding an open file. An array (frames a driver had
+            to decode at once) is used as it is, without a copy.
         pixel_size_nm, channel, file_path, frame_metadata
             As for the constructor.
         lazy : bool
             Keep reading from ``source`` on demand.
+        finish : callable, optional
+            Called with the new stack while ``source`` is still open (after the eager
+            read), for what else the driver reads from the same open file: processed
+            layers, masks, provenance.
         **kwargs
             Other constructor keywords (``pixel_size_y_nm``, ``z_unit``, ``acquisition``).
 
@@ -196,13 +204,20 @@ class AFMImageStack:
         >>> stack.is_lazy, stack.shape
         (False, (2, 3, 4))
         """
-        try:
+        if isinstance(source, np.ndarray):
+            stack = cls(source, pixel_size_nm, channel, file_path, frame_metadata, **kwargs)
+            if finish is not None:
+                finish(stack)
+            return stack
+        with close_on_error(source):
             stack = cls(source, pixel_size_nm, channel, file_path, frame_metadata, **kwargs)
             if not lazy:
+                n, h, w = source.shape
+                check_memory(str(file_path or "<stack>"), n * h * w * np.dtype(source.dtype).itemsize,
+                             f"{n} frames of {h} x {w} {np.dtype(source.dtype)}")
                 stack._materialise()
-        except BaseException:
-            source.close()
-            raise
+            if finish is not None:
+                finish(stack)
         if not lazy:
             source.close()
             stack._retired.clear()
