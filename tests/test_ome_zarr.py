@@ -149,3 +149,28 @@ def test_zip_directory_claiming_more_than_the_file_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptFileError, match=r"claims .* beyond the"):
         afmio.load(path)
+
+
+def _foreign_store(path, multiscales, *, array="s0"):
+    root = zarr.open_group(str(path), mode="w", zarr_format=2)
+    root.create_array(array, data=np.zeros((2, 4, 5), np.float32), chunks=(1, 4, 5))
+    root.attrs["multiscales"] = multiscales
+    return path
+
+
+@pytest.mark.parametrize("multiscales, message", [
+    ("not a list", "datasets"),
+    ([{"datasets": "s0"}], "datasets"),
+    ([{"datasets": [{"path": 7}]}], "datasets"),
+    ([{"datasets": [{"path": "missing"}]}], "lacks the array .missing."),
+    ([{"datasets": [{"path": "s0", "coordinateTransformations": [{"type": "scale", "scale": "xyz"}]}],
+       "axes": ["t", "y", "x"]}], "could not convert|cannot read"),
+])
+def test_malformed_ngff_metadata_is_a_corrupt_store(tmp_path, multiscales, message):
+    """Damaged metadata is the store's fault (CorruptFileError naming it), never a driver bug
+    and never 'file not found' (zarr's missing-node error is a FileNotFoundError)."""
+    path = _foreign_store(tmp_path / "bad.zarr", multiscales)
+    for call in (afmio.load, afmio.registry.probe):
+        with pytest.raises(CorruptFileError, match=message) as info:
+            call(path, format="ome-zarr")
+        assert "bad.zarr" in str(info.value)

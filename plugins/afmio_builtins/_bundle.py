@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 
 from afmio._version import __version__
 from afmio.errors import CorruptFileError
-from afmio.frames import cast_frames
+from afmio.frames import cast_frames, close_on_error
 from afmio.metadata import make_json_safe, normalize_timestamp
 from afmio.stack import AFMImageStack
 
@@ -155,6 +155,7 @@ def build_stack(
     path: PathLikeStr,
     data: Any,
     *,
+    lazy: bool,
     pixel_size_nm: float,
     channel: str,
     frame_metadata: Any,
@@ -164,40 +165,54 @@ def build_stack(
     pixel_size_y_nm: float | None = None,
     z_unit: str = "nm",
     dtype: Any = None,
+    finish: Callable[[AFMImageStack], None] | None = None,
 ) -> AFMImageStack:
     """Assemble a loaded bundle, checking the JSON parts have the right shapes.
 
-    ``dtype`` (from the reader's ``dtype=`` option) converts the frames; None keeps
-    the stored type.
+    ``data`` is an array or a frame source holding the open file; it is taken over
+    (closed if anything here fails, after an eager read, or with the stack:
+    :meth:`AFMImageStack.from_source`). ``dtype`` (from the reader's ``dtype=``
+    option) converts the frames; None keeps the stored type. ``finish`` runs on the
+    stack while the file is still open (processed layers, masks).
     """
+    with close_on_error(data):
+        _check_parts(path, data.shape[0], frame_metadata, provenance, state_backups)
+        if dtype is not None:
+            data = cast_frames(data, dtype)
+
+        def complete(stack: AFMImageStack) -> None:
+            saved = dict(provenance)
+            bundle = saved.get("bundle")
+            saved["bundle"] = dict(bundle) if isinstance(bundle, dict) else {}
+            saved["bundle"].update(bundle_file=str(path), bundle_type=bundle_type)
+            saved.setdefault("processing", {"steps": [], "keys_by_name": {}})
+            stack.provenance = saved
+            if state_backups is not None:
+                stack.state_backups = state_backups
+            if finish is not None:
+                finish(stack)
+
+        return AFMImageStack.from_source(
+            data,
+            pixel_size_nm,
+            channel,
+            Path(path),
+            frame_metadata,
+            lazy=lazy,
+            finish=complete,
+            pixel_size_y_nm=pixel_size_y_nm,
+            z_unit=z_unit,
+        )
+
+
+def _check_parts(path: PathLikeStr, n_frames: int, frame_metadata: Any, provenance: Any, state_backups: Any) -> None:
     if not isinstance(frame_metadata, list) or not all(isinstance(m, dict) for m in frame_metadata):
         raise CorruptFileError(path, "'frame_metadata_json' is not a list of objects")
-    n = data.shape[0]
-    if len(frame_metadata) > n:
+    if len(frame_metadata) > n_frames:
         raise CorruptFileError(
-            path, f"Metadata length ({len(frame_metadata)}) does not match number of frames ({n})."
+            path, f"Metadata length ({len(frame_metadata)}) does not match number of frames ({n_frames})."
         )
     if not isinstance(provenance, dict):
         raise CorruptFileError(path, "'provenance_json' is not an object")
     if state_backups is not None and not isinstance(state_backups, dict):
         raise CorruptFileError(path, "'state_backups_json' is not an object")
-    if dtype is not None:
-        data = cast_frames(data, dtype)
-    stack = AFMImageStack(
-        data,
-        pixel_size_nm,
-        channel,
-        Path(path),
-        frame_metadata,
-        pixel_size_y_nm=pixel_size_y_nm,
-        z_unit=z_unit,
-    )
-    saved = dict(provenance)
-    bundle = saved.get("bundle")
-    saved["bundle"] = dict(bundle) if isinstance(bundle, dict) else {}
-    saved["bundle"].update(bundle_file=str(path), bundle_type=bundle_type)
-    saved.setdefault("processing", {"steps": [], "keys_by_name": {}})
-    stack.provenance = saved
-    if state_backups is not None:
-        stack.state_backups = state_backups
-    return stack

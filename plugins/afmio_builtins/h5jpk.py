@@ -63,10 +63,9 @@ from typing import Any
 
 import numpy as np
 
-from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, ReadError, reading
-from afmio.frames import FrameSourceBase, float_dtype
+from afmio.frames import FrameSourceBase, close_on_error, float_dtype
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import natural_sort_key
 from afmio.metadata import build_frame_metadata
@@ -153,9 +152,9 @@ def _inspect(f: Any, path: Path) -> _Info:
     m = f[names[0]]
     chans: dict[str, tuple[str, str]] = {}
     for gname in sorted((k for k in m if k.startswith("Channel_")), key=natural_sort_key):
-        if m.get(gname, getclass=True) is not h5py.Group:
+        group = m.get(gname)
+        if not isinstance(group, h5py.Group):
             continue
-        group = m[gname]
         name = decode(group.attrs.get("channel.name"))
         # member kinds are checked only for the channel that is read (see _dataset)
         members = [k for k in sorted(group) if k != "thumbnail"]
@@ -349,7 +348,7 @@ class _H5Frames(FrameSourceBase):
     def open(cls, path: Path, channel: str | None, dtype: np.dtype) -> _H5Frames:
         """Open ``path`` and plan the read of ``channel``; the file is closed again if that fails."""
         f = _open(path)
-        try:
+        with close_on_error(f):
             with _h5_errors(path):
                 plan = _plan(f, path, channel)
                 storage = plan.dataset.id.get_storage_size()
@@ -358,9 +357,6 @@ class _H5Frames(FrameSourceBase):
                 raise CorruptFileError(
                     path, f"channel {plan.key!r} declares {n} frames of {h}x{w} but stores only {storage} bytes"
                 )
-        except BaseException:
-            f.close()
-            raise
         return cls(f, plan, path, dtype)
 
     def __init__(self, handle: Any, plan: _Plan, path: Path, dtype: np.dtype) -> None:
@@ -423,14 +419,6 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
     path = Path(path)
     source = _H5Frames.open(path, channel, float_dtype(dtype))
     plan = source.plan
-    if not lazy:
-        n, h, w = source.shape
-        try:
-            limits.check_memory(path, n * h * w * source.dtype.itemsize,
-                                f"channel {plan.key!r} ({n} frames of {h}x{w} {source.dtype})")
-        except BaseException:
-            source.close()
-            raise
     return AFMImageStack.from_source(
         source,
         plan.info.pixel_size_nm,

@@ -59,6 +59,7 @@ import numpy as np
 from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, MissingDependencyError, OptionError, TruncatedFileError, reading
+from afmio.frames import close_on_error
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
@@ -257,16 +258,18 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
     """Load a playNano (or afmio) HDF5 bundle; see the module docstring."""
     path = Path(path)
     f = _open(path)
-    try:
+    with close_on_error(f):
         head = _header(path, f)
         select_channel(path, [head["channel"]], channel)
-        ds = head["data"]
-        if not lazy:
-            _check_size(path, ds, "data")
-        data: Any = H5FrameSource(path, f, ds) if lazy else _read_whole(path, ds)
-        stack = _bundle.build_stack(
+
+        def read_layers(stack: AFMImageStack) -> None:
+            stack.processed.update(_read_group(path, f, "processed"))
+            stack.masks.update(_read_group(path, f, "masks"))
+
+        return _bundle.build_stack(
             path,
-            data,
+            H5FrameSource(path, f, head["data"]),
+            lazy=lazy,
             pixel_size_nm=head["pixel"],
             pixel_size_y_nm=head["pixel_y"],
             channel=head["channel"],
@@ -276,15 +279,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
             bundle_type="h5",
             dtype=dtype,
             z_unit=head["z_unit"],
+            finish=read_layers,
         )
-        stack.processed.update(_read_group(path, f, "processed"))
-        stack.masks.update(_read_group(path, f, "masks"))
-    except BaseException:
-        f.close()
-        raise
-    if not lazy:
-        f.close()
-    return stack
 
 
 @reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)

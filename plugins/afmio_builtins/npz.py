@@ -341,43 +341,25 @@ def _extras(path: Path, members: dict[str, _Member]) -> Any:
 def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load a playNano (or afmio) NPZ bundle; see the module docstring."""
     path = Path(path)
-    data: Any = None
-    try:
-        with _open_zip(path) as (_zf, members):
-            _require(path, members)
-            stored_channel = members["channel"].read_text()
-            select_channel(path, [stored_channel], channel)
-            pixel = _pixel_size(path, members["pixel_size_nm"])
-            z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, _extras(path, members), pixel)
-            meta = _bundle.loads(path, members["frame_metadata_json"].read_text(), "frame_metadata_json")
-            provenance = _bundle.loads(path, members["provenance_json"].read_text(), "provenance_json")
-            state_backups = None
-            if "state_backups_json" in members:
-                state_backups = _bundle.loads(
-                    path, members["state_backups_json"].read_text(), "state_backups_json"
-                )
-            if lazy:
-                data = members["data"].raw_source()
-            if data is None:
-                hint = "'data' is ZIP-compressed: re-save it with compression='none' to read it lazily"
-                data = members["data"].read_array(hint=hint if lazy else limits.LAZY_HINT)
-                if data.ndim != 3:
-                    raise CorruptFileError(
-                        path, f"'data' must be 3-D (n_frames, height, width), got shape {data.shape}"
-                    )
-            stack = _bundle.build_stack(
-                path,
-                data,
-                pixel_size_nm=pixel,
-                pixel_size_y_nm=pixel_y,
-                channel=stored_channel,
-                frame_metadata=meta,
-                provenance=provenance,
-                state_backups=state_backups,
-                bundle_type="npz",
-                dtype=dtype,
-                z_unit=z_unit,
-            )
+    with _open_zip(path) as (_zf, members):
+        _require(path, members)
+        stored_channel = members["channel"].read_text()
+        select_channel(path, [stored_channel], channel)
+        pixel = _pixel_size(path, members["pixel_size_nm"])
+        z_unit, pixel, pixel_y, _ = _bundle.apply_extras(path, _extras(path, members), pixel)
+        meta = _bundle.loads(path, members["frame_metadata_json"].read_text(), "frame_metadata_json")
+        provenance = _bundle.loads(path, members["provenance_json"].read_text(), "provenance_json")
+        state_backups = None
+        if "state_backups_json" in members:
+            state_backups = _bundle.loads(path, members["state_backups_json"].read_text(), "state_backups_json")
+        data: Any = members["data"].raw_source() if lazy else None
+        if data is None:
+            hint = "'data' is ZIP-compressed: re-save it with compression='none' to read it lazily"
+            data = members["data"].read_array(hint=hint if lazy else limits.LAZY_HINT)
+            if data.ndim != 3:
+                raise CorruptFileError(path, f"'data' must be 3-D (n_frames, height, width), got shape {data.shape}")
+
+        def read_layers(stack: AFMImageStack) -> None:
             for key, member in members.items():
                 prefix, sep, name = key.partition("__")
                 if not sep or prefix not in ("processed", "masks"):
@@ -387,13 +369,24 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
                     stack.processed[name] = arr
                 else:
                     stack.masks[name] = arr if arr.dtype == bool else arr.astype(bool)
-    except BaseException:
-        if isinstance(data, NpyFrameSource):
-            data.close()
-        raise
-    if lazy and not isinstance(data, NpyFrameSource):
-        stack.provenance["bundle"]["lazy"] = "'data' is ZIP-compressed, so it was read at once"
-    return stack
+            if lazy and not isinstance(data, NpyFrameSource):
+                stack.provenance["bundle"]["lazy"] = "'data' is ZIP-compressed, so it was read at once"
+
+        return _bundle.build_stack(
+            path,
+            data,
+            lazy=lazy,
+            pixel_size_nm=pixel,
+            pixel_size_y_nm=pixel_y,
+            channel=stored_channel,
+            frame_metadata=meta,
+            provenance=provenance,
+            state_backups=state_backups,
+            bundle_type="npz",
+            dtype=dtype,
+            z_unit=z_unit,
+            finish=read_layers,
+        )
 
 
 @reading.wrap("the NPZ bundle", also=(zipfile.BadZipFile, NotImplementedError))

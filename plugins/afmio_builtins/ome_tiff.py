@@ -63,6 +63,7 @@ from afmio.errors import (
     UnsupportedFormatError,
     reading,
 )
+from afmio.frames import close_on_error
 from afmio.hookspecs import ProbeResult
 from afmio.metadata import make_json_safe
 from afmio.stack import AFMImageStack
@@ -108,26 +109,36 @@ def _tifffile() -> Any:
 class _LoggedErrors(logging.Handler):
     """Collects what tifffile logs at ERROR while it skips damaged tags or pages."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         super().__init__(logging.ERROR)
+        self.path = path
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
 
+    def check(self) -> None:
+        """Raise :class:`CorruptFileError` for the first damage logged so far."""
+        if self.messages:
+            first, self.messages = self.messages[0], []
+            raise CorruptFileError(self.path, f"damaged TIFF structure: {first}")
+
 
 @contextmanager
-def _strict(path: Path) -> Iterator[None]:
-    """Turn tifffile's logged-and-skipped damage into a :class:`CorruptFileError`."""
-    handler = _LoggedErrors()
+def _strict(path: Path) -> Iterator[_LoggedErrors]:
+    """Turn tifffile's logged-and-skipped damage into a :class:`CorruptFileError`.
+
+    Raised at the end of the block, or earlier by ``check()`` (while a file opened
+    inside the block can still be closed).
+    """
+    handler = _LoggedErrors(path)
     logger = logging.getLogger("tifffile")
     logger.addHandler(handler)
     try:
-        yield
+        yield handler
     finally:
         logger.removeHandler(handler)
-    if handler.messages:
-        raise CorruptFileError(path, f"damaged TIFF structure: {handler.messages[0]}")
+    handler.check()
 
 
 def _check_extents(path: Path, series: list[Any], nbytes: int) -> None:
@@ -528,66 +539,56 @@ def _lazy_source(path: Path, tif: Any, layout: _Layout) -> TiffFrameSource | Non
 def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: Any = None) -> AFMImageStack:
     """Load an OME-TIFF or plain TIFF stack; see the module docstring."""
     path = Path(path)
-    data: Any = None
-    try:
-        with _strict(path):
-            tif = _open(path)
-            try:
-                layout = _Layout(path, tif, channel)
-                _check_extents(path, layout.series, layout.nbytes)
-                px, py, px_how = layout.pixel_sizes(path)
-                meta, time_how = layout.frame_metadata(px)
-                provenance = _provenance(path, layout)
-                processed_keys = _tag_json(path, layout.page0, TAG_PROCESSED_KEYS, layout.problems)
-                if lazy:
-                    data = _lazy_source(path, tif, layout)
-                if data is None:
-                    try:
-                        data = layout.read()
-                    except (ValueError, OSError, EOFError) as exc:
-                        if isinstance(exc, (FileNotFoundError, PermissionError)):
-                            raise
-                        raise TruncatedFileError(path, f"image data cannot be read: {exc}") from None
-            except BaseException:
+    with _strict(path) as damage:
+        tif = _open(path)
+        with close_on_error(tif):
+            layout = _Layout(path, tif, channel)
+            _check_extents(path, layout.series, layout.nbytes)
+            px, py, px_how = layout.pixel_sizes(path)
+            meta, time_how = layout.frame_metadata(px)
+            provenance = _provenance(path, layout)
+            processed_keys = _tag_json(path, layout.page0, TAG_PROCESSED_KEYS, layout.problems)
+            data: Any = _lazy_source(path, tif, layout) if lazy else None
+            if data is None:
+                try:
+                    data = layout.read()
+                except (ValueError, OSError, EOFError) as exc:
+                    if isinstance(exc, (FileNotFoundError, PermissionError)):
+                        raise
+                    raise TruncatedFileError(path, f"image data cannot be read: {exc}") from None
                 tif.close()
-                raise
-            if not isinstance(data, TiffFrameSource):
-                tif.close()
-    except BaseException:
-        if isinstance(data, TiffFrameSource):
-            data.close()
-        raise
+            damage.check()
     z_unit = "nm"
     if isinstance(layout.afmio, dict) and isinstance(layout.afmio.get("z_unit"), str):
         z_unit = layout.afmio["z_unit"]
-    try:
-        stack = _bundle.build_stack(
-            path,
-            data,
-            pixel_size_nm=px,
-            pixel_size_y_nm=py,
-            channel=layout.channel,
-            frame_metadata=meta,
-            provenance=provenance,
-            bundle_type="ome-tiff",
-            dtype=dtype,
-            z_unit=z_unit,
-        )
-    except BaseException:
-        if isinstance(data, TiffFrameSource):
-            data.close()
-        raise
-    if isinstance(processed_keys, list):
-        stack.provenance["bundle"]["processed_keys"] = processed_keys
-    if layout.problems:
-        stack.provenance["bundle"]["ignored"] = list(layout.problems)
-    if lazy and not isinstance(data, TiffFrameSource):
-        stack.provenance["bundle"]["lazy"] = "frames span several pages or channels, so they were read at once"
-    acq = stack.acquisition
-    acq.setdefault("pixel_size_source", px_how)
-    if time_how == "unknown":
-        acq.setdefault("frame_time_source", "unknown: the file stores no frame times")
-    return stack
+
+    def describe(stack: AFMImageStack) -> None:
+        bundle = stack.provenance["bundle"]
+        if isinstance(processed_keys, list):
+            bundle["processed_keys"] = processed_keys
+        if layout.problems:
+            bundle["ignored"] = list(layout.problems)
+        if lazy and not isinstance(data, TiffFrameSource):
+            bundle["lazy"] = "frames span several pages or channels, so they were read at once"
+        acq = stack.acquisition
+        acq.setdefault("pixel_size_source", px_how)
+        if time_how == "unknown":
+            acq.setdefault("frame_time_source", "unknown: the file stores no frame times")
+
+    return _bundle.build_stack(
+        path,
+        data,
+        lazy=lazy,
+        pixel_size_nm=px,
+        pixel_size_y_nm=py,
+        channel=layout.channel,
+        frame_metadata=meta,
+        provenance=provenance,
+        bundle_type="ome-tiff",
+        dtype=dtype,
+        z_unit=z_unit,
+        finish=describe,
+    )
 
 
 @reading.wrap("the TIFF file", also=(OSError,))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,8 @@ import numpy as np
 
 from afmio import limits
 from afmio.channels import select_channel
-from afmio.errors import AfmioError, CorruptFileError, MissingDependencyError, OptionError
+from afmio.errors import CorruptFileError, MissingDependencyError, OptionError, reading
+from afmio.frames import close_on_error
 from afmio.hookspecs import ProbeResult
 from afmio.metadata import build_frame_metadata, make_json_safe
 from afmio.progress import progress
@@ -59,6 +61,10 @@ _NM_PER_UNIT = {
     "angstrom": 0.1,
     "picometer": 1e-3,
 }
+#: What zarr, numcodecs and zipfile raise on a damaged store besides the usual data
+#: errors (zarr's own errors are ValueErrors): codecs' RuntimeError, zip CRC errors,
+#: a wrong-typed metadata value (TypeError), an unreadable chunk file (OSError).
+ZARR_ERRORS: tuple[type[Exception], ...] = (TypeError, RuntimeError, OSError, zipfile.BadZipFile)
 _S_PER_UNIT = {"second": 1.0, "millisecond": 1e-3, "microsecond": 1e-6, "minute": 60.0, "hour": 3600.0}
 
 
@@ -95,14 +101,9 @@ def _check_zip_directory(path: Path) -> None:
     zipfile sizes its read buffer from the directory, so a damaged size field would make
     reading one small member allocate whatever the field says.
     """
-    import zipfile
-
     size = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-    except Exception as exc:  # zipfile raises several types for damaged archives
-        raise CorruptFileError(path, f"damaged zip archive: {type(exc).__name__}: {exc}") from exc
+    with reading(path, "the zip directory", also=ZARR_ERRORS), zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
     for info in infos:
         if info.compress_type == zipfile.ZIP_DEFLATED:
             limits.check_declared(path, info.file_size, f"zip member {info.filename!r}",
@@ -175,8 +176,6 @@ def _check_zip_chunks(path: Path, array: Any) -> None:
     zipfile allocates a member's declared size when zarr reads it; the ratio check alone
     would let a 1 MB member claim 1 GB of an array whose chunks are a few KB.
     """
-    import zipfile
-
     itemsize = np.dtype(array.dtype).itemsize
     chunk = math.prod(int(d) for d in (array.chunks or array.shape)) * itemsize
     limit = 2 * chunk + limits.SLACK_BYTES
@@ -217,8 +216,6 @@ def sniff(path: Path) -> bool | None:
                 return "multiscales" in text
         return False
     if _is_zip(path):
-        import zipfile
-
         try:
             with zipfile.ZipFile(path) as zf:
                 return any(n in (".zattrs", "zarr.json") for n in zf.namelist()[:10_000])
@@ -306,8 +303,6 @@ def write(stack: AFMImageStack, path: Path, *, compression: str = "default", blo
 
 def _zip_folder(folder: Path, target: Path) -> None:
     """Zip a directory store without recompressing (chunks are compressed already)."""
-    import zipfile
-
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for item in sorted(folder.rglob("*")):
             if item.is_file():
@@ -368,10 +363,8 @@ class _ZarrFrames:
         return np.dtype(self._array.dtype)
 
     def _read(self, start: int, stop: int) -> np.ndarray:
-        try:
+        with reading(self._path, f"frames {start}..{stop - 1}", also=ZARR_ERRORS):
             return self._read_unchecked(start, stop)
-        except Exception as exc:  # a damaged chunk: zlib, zip CRC, codec errors...
-            raise CorruptFileError(self._path, f"cannot read frames {start}..{stop - 1}: {exc}") from exc
 
     def _read_unchecked(self, start: int, stop: int) -> np.ndarray:
         a = self._array
@@ -395,43 +388,42 @@ class _ZarrFrames:
 
 def _open(path: Path) -> tuple[Any, Any, dict[str, Any]]:
     zarr = _zarr()
-    try:
+    with reading(path, "the store", also=ZARR_ERRORS):
         store = _open_store(path, "r")
-    except CorruptFileError:
-        raise
-    except Exception as exc:  # zipfile and zarr raise many types for a damaged store
-        raise CorruptFileError(path, f"cannot open the store: {type(exc).__name__}: {exc}") from exc
-    try:
-        root = zarr.open_group(store, mode="r")
-        attrs = dict(root.attrs)
-        if "ome" in attrs and "multiscales" not in attrs:  # NGFF 0.5 nests under "ome"
-            attrs = {**attrs, **attrs["ome"]}
-        multiscales = attrs.get("multiscales")
-        if not multiscales:
-            raise CorruptFileError(path, "no OME-NGFF 'multiscales' attribute: not an OME-Zarr image")
-        image = multiscales[0]
-        dataset = image["datasets"][0]["path"]
-        array = root[dataset]
-    except CorruptFileError:
-        _close(store)
-        raise
-    except (KeyError, IndexError, TypeError) as exc:
-        _close(store)
-        raise CorruptFileError(path, f"malformed OME-NGFF metadata: {exc!r}") from exc
-    except Exception as exc:
-        _close(store)
-        raise CorruptFileError(path, f"cannot open as zarr: {type(exc).__name__}: {exc}") from exc
-    if array.ndim not in (2, 3, 4, 5):
-        _close(store)
-        raise CorruptFileError(path, f"image array has {array.ndim} dimensions; expected (t,) y, x")
-    try:
+    with close_on_error(store), reading(path, "the OME-NGFF metadata", also=ZARR_ERRORS):
+        try:
+            root = zarr.open_group(store, mode="r")
+            image, extra = _image_metadata(path, root.attrs.asdict())
+            name = image["datasets"][0]["path"]
+            if name not in root:
+                raise CorruptFileError(path, f"the store lacks the array {name!r} its metadata names")
+            array = root[name]
+        except zarr.errors.NodeNotFoundError as exc:  # also a FileNotFoundError, but of a part, not the path
+            raise CorruptFileError(path, f"the store lacks a part its metadata names: {exc}") from None
+        if not hasattr(array, "dtype"):
+            raise CorruptFileError(path, "the image dataset is a group, not an array")
+        if array.ndim not in (2, 3, 4, 5):
+            raise CorruptFileError(path, f"image array has {array.ndim} dimensions; expected (t,) y, x")
         _check_array(path, array, _store_bytes(path))
         if _is_zip(path):
             _check_zip_chunks(path, array)
-    except BaseException:
-        _close(store)
-        raise
-    return store, array, {"image": image, "afmio": attrs.get("afmio") or {}, "root": root}
+    return store, array, {"image": image, "afmio": extra, "root": root}
+
+
+def _image_metadata(path: Path, attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first NGFF image (with a dataset path) and afmio's own record, type-checked."""
+    if isinstance(attrs.get("ome"), dict) and "multiscales" not in attrs:  # NGFF 0.5 nests under "ome"
+        attrs = {**attrs, **attrs["ome"]}
+    multiscales = attrs.get("multiscales")
+    if not multiscales:
+        raise CorruptFileError(path, "no OME-NGFF 'multiscales' attribute: not an OME-Zarr image")
+    image = multiscales[0] if isinstance(multiscales, list) else None
+    datasets = image.get("datasets") if isinstance(image, dict) else None
+    first = datasets[0] if isinstance(datasets, list) and datasets else None
+    if not isinstance(first, dict) or not isinstance(first.get("path"), str):
+        raise CorruptFileError(path, "malformed OME-NGFF metadata: 'multiscales[0].datasets[0].path' is missing")
+    extra = attrs.get("afmio")
+    return image, extra if isinstance(extra, dict) else {}  # type: ignore[return-value]
 
 
 def _scales(path: Path, image: dict[str, Any], ndim: int) -> tuple[float, float, float]:
@@ -452,24 +444,37 @@ def _scales(path: Path, image: dict[str, Any], ndim: int) -> tuple[float, float,
     return dt, scale[-2] * factor(axes[-2], _NM_PER_UNIT), scale[-1] * factor(axes[-1], _NM_PER_UNIT)
 
 
+@reading.wrap("the OME-Zarr store", also=ZARR_ERRORS)
 def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMImageStack:
     """Load an OME-Zarr image (see the module docstring)."""
     store, array, meta = _open(path)
     source = _ZarrFrames(store, array, squeeze=array.ndim == 5, path=path)
-    try:
-        if not lazy:
-            n, h, w = source.shape
-            limits.check_memory(path, n * h * w * source.dtype.itemsize, "the image array")
-        stack = _build(path, source, meta, channel)
-        if not lazy:
-            _ = stack.data  # materialise, then release the store
-            source.close()
-    except Exception as exc:
-        source.close()
-        if isinstance(exc, AfmioError):  # CorruptFileError, ChannelNotFoundError...
-            raise
-        raise CorruptFileError(path, f"damaged store: {type(exc).__name__}: {exc}") from exc
-    return stack
+    with close_on_error(source):
+        extra = meta["afmio"]
+        dt, py, px = _scales(path, meta["image"], array.ndim)
+        px = float(extra.get("pixel_size_nm") or px)
+        py = float(extra.get("pixel_size_y_nm") or py)
+        n = source.shape[0]
+        frame_meta = extra.get("frame_metadata")
+        if not isinstance(frame_meta, list) or len(frame_meta) != n:
+            frame_meta = [build_frame_metadata(timestamp=i * dt, frame_pixel_size_nm=px) for i in range(n)]
+        name = select_channel(path, [_channel_name(meta)], channel)
+
+        def read_layers(stack: AFMImageStack) -> None:
+            if isinstance(extra.get("provenance"), dict):
+                stack.provenance.update(json.loads(json.dumps(extra["provenance"])))
+            if isinstance(extra.get("state_backups"), dict):
+                stack.state_backups = extra["state_backups"]
+            root = meta["root"]
+            for group_name, target, cast in (("processed", stack.processed, np.float32), ("masks", stack.masks, bool)):
+                if group_name in root:
+                    for key, arr in root[group_name].arrays():
+                        target[key] = np.asarray(arr[...]).astype(cast)
+
+        return AFMImageStack.from_source(
+            source, px if px > 0 else 1.0, name, path, frame_meta, lazy=lazy, finish=read_layers,
+            pixel_size_y_nm=py if py > 0 else None, z_unit=extra.get("z_unit", "nm"),
+        )
 
 
 def _channel_name(meta: dict[str, Any]) -> str:
@@ -477,30 +482,7 @@ def _channel_name(meta: dict[str, Any]) -> str:
     return str(meta["afmio"].get("channel") or meta["image"].get("name") or "height_trace")
 
 
-def _build(path: Path, source: _ZarrFrames, meta: dict[str, Any], channel: str | None) -> AFMImageStack:
-    extra = meta["afmio"]
-    dt, py, px = _scales(path, meta["image"], source._array.ndim)
-    px = float(extra.get("pixel_size_nm") or px)
-    py = float(extra.get("pixel_size_y_nm") or py)
-    n = source.shape[0]
-    frame_meta = extra.get("frame_metadata")
-    if not isinstance(frame_meta, list) or len(frame_meta) != n:
-        frame_meta = [build_frame_metadata(timestamp=i * dt, frame_pixel_size_nm=px) for i in range(n)]
-    name = select_channel(path, [_channel_name(meta)], channel)
-    stack = AFMImageStack(source, px if px > 0 else 1.0, name, path, frame_meta,
-                          pixel_size_y_nm=py if py > 0 else None, z_unit=extra.get("z_unit", "nm"))
-    if isinstance(extra.get("provenance"), dict):
-        stack.provenance.update(json.loads(json.dumps(extra["provenance"])))
-    if isinstance(extra.get("state_backups"), dict):
-        stack.state_backups = extra["state_backups"]
-    root = meta["root"]
-    for group_name, target, cast in (("processed", stack.processed, np.float32), ("masks", stack.masks, bool)):
-        if group_name in root:
-            for key, arr in root[group_name].arrays():
-                target[key] = np.asarray(arr[...]).astype(cast)
-    return stack
-
-
+@reading.wrap("the OME-Zarr store", also=ZARR_ERRORS)
 def probe(path: Path) -> ProbeResult:
     """Shape, pixel sizes and times from the metadata only."""
     store, array, meta = _open(path)
