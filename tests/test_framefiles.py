@@ -247,3 +247,57 @@ def test_a_codec_without_writer_refuses_clearly(tmp_path):
 
 def test_spec_plugin_is_usable_by_the_kit():
     assert [spec.name for spec in SpecPlugin(SPEC).afmio_drivers()] == ["toy"]
+
+
+class ToyLibraryError(Exception):
+    """What a format library of the toy's might raise on bad bytes."""
+
+
+class StrictToyCodec(ToyCodec):
+    library_errors = (ToyLibraryError,)
+
+    def read_header(self, path: Path, *, scale: float = 1.0) -> FrameHeader:
+        if path.name.startswith("lib-"):
+            raise ToyLibraryError("the library gave up")
+        if path.name.startswith("bug-"):
+            raise AttributeError("'NoneType' object has no attribute 'shape'")  # a bug in the codec
+        return super().read_header(path, scale=scale)
+
+
+STRICT_DRIVER = FramePerFileDriver(StrictToyCodec())
+STRICT_SPEC = DriverSpec(
+    name="strict-toy", kind="folder", extensions=(".toy",), member_patterns=("*.toy",),
+    read="test_framefiles:STRICT_DRIVER.read", probe="test_framefiles:STRICT_DRIVER.probe",
+    channels="test_framefiles:STRICT_DRIVER.channels",
+)
+
+
+def test_codec_data_errors_are_corrupt_files_naming_the_file(reg, tmp_path):
+    """The base runs the codec under afmio.reading: a stray ValueError is a damaged file."""
+    good = write_toy(tmp_path / "good.toy", {"Height": _frames(1)[0]})
+    broken = tmp_path / "broken.toy"
+    broken.write_bytes(good.read_bytes().replace(b'"px"', b'"px', 1))  # the JSON header no longer parses
+    for call in (reg.load, reg.probe, reg.channels):
+        with pytest.raises(CorruptFileError, match=r"broken.toy.*the header.*JSONDecodeError"):
+            call(broken)
+
+
+def test_codec_library_errors_are_corrupt_files_and_bugs_are_driver_bugs(tmp_path):
+    from afmio import PluginError
+
+    strict = make_registry(STRICT_SPEC)
+    frame = _frames(1)[0]
+    lib = write_toy(tmp_path / "lib-1.toy", {"Height": frame})
+    with pytest.raises(CorruptFileError, match=r"lib-1.toy.*ToyLibraryError: the library gave up"):
+        strict.load(lib)
+    bug = write_toy(tmp_path / "bug-1.toy", {"Height": frame})
+    with pytest.raises(PluginError, match=r"strict-toy.*AttributeError") as info:
+        strict.load(bug)
+    assert not isinstance(info.value, CorruptFileError)
+    folder = tmp_path / "video"
+    folder.mkdir()
+    write_toy(folder / "a.toy", {"Height": frame})
+    write_toy(folder / "lib-b.toy", {"Height": frame})
+    with pytest.raises(CorruptFileError, match=r"lib-b.toy.*frame file 2 of 2; pass skip_damaged=True"):
+        strict.load(folder)
+    assert strict.load(folder, skip_damaged=True).n_frames == 1

@@ -77,6 +77,7 @@ from .errors import (
     PathNotFoundError,
     UnsupportedFormatError,
     WriteError,
+    reading,
 )
 from .frames import FrameSourceBase, float_dtype
 from .hookspecs import ProbeResult
@@ -230,6 +231,11 @@ class FrameCodec:
     pixel_size_from : str
         Where pixel sizes come from, for the error when one is missing or invalid
         (``"'Scan Size'"``).
+    library_errors : tuple of exception types
+        What the format library the codec uses raises on damaged bytes, beyond
+        :data:`afmio.errors.DATA_ERRORS` (``ValueError``, ``struct.error``...). The base
+        runs ``read_header`` and ``read_image`` inside :class:`afmio.errors.reading`, so
+        those become a :class:`~afmio.errors.CorruptFileError` naming the file.
     """
 
     format_name: ClassVar[str] = "frame-per-file"
@@ -238,6 +244,7 @@ class FrameCodec:
     aliases: ClassVar[Mapping[str, str]] = {}
     write_extension: ClassVar[str | None] = None
     pixel_size_from: ClassVar[str] = "the header's scan size"
+    library_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
     def sniff(self, path: Path) -> bool | None:
         """Cheap content check of one file: True mine, False not mine, None cannot tell."""
@@ -320,8 +327,15 @@ class _FileFrames(FrameSourceBase):
         return out
 
 
+def _header(codec: FrameCodec, path: Path, options: Mapping[str, Any]) -> FrameHeader:
+    """``codec.read_header`` under the one error policy (:class:`afmio.errors.reading`)."""
+    with reading(path, "the header", also=codec.library_errors):
+        return codec.read_header(path, **options)
+
+
 def _read_into(codec: FrameCodec, header: FrameHeader, image: ImageInfo, out: np.ndarray) -> None:
-    values = np.asarray(codec.read_image(header, image))
+    with reading(header.path, f"the {image.channel!r} image", also=codec.library_errors):
+        values = np.asarray(codec.read_image(header, image))
     if values.shape != image.shape:
         raise CorruptFileError(
             header.path,
@@ -407,7 +421,7 @@ class FramePerFileDriver:
         if not path.exists():
             raise PathNotFoundError(path)
         if not path.is_dir():
-            return [self.codec.read_header(path, **options)], [], []
+            return [_header(self.codec, path, options)], [], []
         members = self.members(path)
         patterns = ", ".join(self.codec.member_patterns)
         if not members:
@@ -419,7 +433,7 @@ class FramePerFileDriver:
         damaged: list[str] = []
         for k, member in enumerate(progress(members, total=len(members), desc=f"{self.codec.format_name} headers")):
             try:
-                headers.append(self.codec.read_header(member, **options))
+                headers.append(_header(self.codec, member, options))
             except UnsupportedFormatError:
                 skipped.append(member.name)
             except CorruptFileError as exc:
@@ -491,10 +505,10 @@ class FramePerFileDriver:
         """Channel names of the file, or of the first readable member of a folder."""
         p = Path(path)
         if not p.is_dir():
-            return self.codec.read_header(p).channel_names()
+            return _header(self.codec, p, {}).channel_names()
         for member in self.members(p):
             try:
-                return self.codec.read_header(member).channel_names()
+                return _header(self.codec, member, {}).channel_names()
             except UnsupportedFormatError:
                 continue
         raise UnsupportedFormatError(f"{p}: no {self.codec.format_name} files in the folder", path=p)
