@@ -115,6 +115,65 @@ def seed_spm(style: str = "v9", dtype: str = "int16") -> Seed:
     return Seed("spm", "frame.001", data, structural, folder=True, siblings={"frame.002": sibling}, text_keys=keys)
 
 
+def _rng_image(seed: int, shape: tuple[int, int] = (6, 8), dtype: str = "float64") -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 1e-9, shape).astype(dtype)
+
+
+def seed_wsxm() -> Seed:
+    from afmio_testdata.wsxm_builder import build_wsxm
+
+    data = build_wsxm(np.random.default_rng(5).integers(-3000, 3000, (6, 8)).astype(np.int16))
+    sibling = build_wsxm(np.random.default_rng(6).integers(-3000, 3000, (6, 8)).astype(np.int16))
+    keys = [b"Number of rows: ", b"Number of columns: ", b"Image header size: ", b"X Amplitude: ",
+            b"Z Amplitude: ", b"Image Data Type: "]
+    return Seed("wsxm", "frame_0.stp", data, [data.find(b"[Header end]")], folder=True,
+                siblings={"frame_1.stp": sibling}, text_keys=keys)
+
+
+def seed_nid() -> Seed:
+    from afmio_testdata.nid_builder import NidImage, build_nid
+
+    raw = np.random.default_rng(7).integers(-30000, 30000, (6, 8)).astype(np.int16)
+    data = build_nid([NidImage("Z-Axis", raw)])
+    keys = [b"Points=", b"Lines=", b"SaveBits=", b"Dim0Range=", b"Dim2Range=", b"Dim0Unit="]
+    return Seed("nid", "scan.nid", data, [data.find(b"#!")], text_keys=keys)
+
+
+def seed_park() -> Seed:
+    from afmio_testdata.park_builder import build_park
+
+    data = build_park(np.random.default_rng(8).normal(0, 1, (6, 8)).astype(np.float32))
+    return Seed("park", "scan.tiff", data, int_fields=_tiff_ifd_fields(data))
+
+
+def seed_gwy() -> Seed:
+    from afmio_testdata.gwy_builder import GwyChannel, write_gwy
+
+    path = write_gwy(_tmp() / "scan.gwy", [GwyChannel(_rng_image(9)), GwyChannel(_rng_image(10), title="Phase")])
+    return Seed("gwy", path.name, path.read_bytes())
+
+
+def seed_ibw() -> Seed:
+    from afmio_testdata.ibw_builder import write_ibw
+
+    path = write_ibw(_tmp() / "scan.ibw", {"HeightTrace": _rng_image(11), "Phase": _rng_image(12)})
+    return Seed("ibw", path.name, path.read_bytes())
+
+
+def seed_aris() -> Seed:
+    from afmio_testdata.aris_writer import write_aris
+
+    path = write_aris(_tmp() / "movie.aris", {"Height": np.stack([_rng_image(13 + i) for i in range(3)])})
+    return Seed("aris", path.name, path.read_bytes())
+
+
+def seed_nhf() -> Seed:
+    from afmio_testdata.nhf_writer import write_nhf
+
+    path = write_nhf(_tmp() / "scan.nhf", {("Forward", "Z-Axis"): _rng_image(16)})
+    return Seed("nhf", path.name, path.read_bytes())
+
+
 def _tiff_ifd_fields(data: bytes) -> list[int]:
     """Offsets of the value fields of every entry of the first IFD of a classic TIFF."""
     if len(data) < 8 or data[:2] not in (b"II", b"MM"):
@@ -139,6 +198,13 @@ SEEDS: dict[str, Callable[[], Seed]] = {
     "h5-jpk": seed_h5jpk,
     "spm-v9": seed_spm,
     "spm-v5-int32": lambda: seed_spm("v5", "int32"),
+    "wsxm": seed_wsxm,
+    "nid": seed_nid,
+    "park": seed_park,
+    "gwy": seed_gwy,
+    "ibw": seed_ibw,
+    "aris": seed_aris,
+    "nhf": seed_nhf,
 }
 
 
