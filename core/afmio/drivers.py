@@ -12,6 +12,7 @@ resolves another driver's function (the second import waits on the lock the firs
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -204,7 +205,8 @@ class Driver:
     def member_match(self, filename: str) -> bool:
         """True when ``filename`` matches one of the folder driver's member patterns."""
         name = filename.lower()
-        return any(fnmatch.fnmatchcase(name, pat.lower()) for pat in self.spec.member_patterns)
+        suffixes, globs = _member_rules(tuple(self.spec.member_patterns))
+        return name.endswith(suffixes) or any(fnmatch.fnmatchcase(name, pat) for pat in globs)
 
     def info(self) -> FormatInfo:
         s = self.spec
@@ -226,3 +228,20 @@ class Driver:
             extra=s.extra,
             missing=tuple(m for m in s.requires if not _installed(m)),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _member_rules(patterns: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Member patterns split into plain ``*.ext`` suffixes (a string test) and real globs.
+
+    Resolution asks every folder driver about every file name; fnmatch compiles a
+    regular expression per pattern, which costs milliseconds on a process's first load.
+    """
+    suffixes, globs = [], []
+    for pattern in (p.lower() for p in patterns):
+        rest = pattern[1:]
+        if pattern.startswith("*") and rest and not any(c in rest for c in "*?[]"):
+            suffixes.append(rest)
+        else:
+            globs.append(pattern)
+    return tuple(suffixes), tuple(globs)

@@ -65,9 +65,9 @@ def inflate_raw(data: bytes | bytearray | memoryview, size: int) -> bytearray:
         raise InflateError(f"damaged deflate data (does not inflate to {size} bytes)") from None
 
 
-def crc32(data: bytes | bytearray | memoryview) -> int:
-    """The CRC-32 of ``data`` (as ``zlib.crc32``; libdeflate's vectorised version)."""
-    return int(deflate.crc32(data))
+def crc32(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """The CRC-32 of ``data``, continuing from ``value`` (as ``zlib.crc32``; ISA-L's, ~9x faster)."""
+    return int(isal_zlib.crc32(data, value))
 
 
 def compress_zlib(data: bytes | bytearray | memoryview, level: int | None = None) -> bytes:

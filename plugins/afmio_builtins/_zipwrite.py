@@ -22,7 +22,7 @@ from typing import IO
 
 from isal import isal_zlib
 
-from ._zcodec import FAST_LEVEL
+from ._zcodec import FAST_LEVEL, crc32
 
 __all__ = ["ZipWriter"]
 
@@ -87,7 +87,7 @@ class ZipWriter:
                 view = memoryview(chunk).cast("B")
                 if not view.nbytes:
                     continue
-                crc = zlib.crc32(view, crc)
+                crc = crc32(view, crc)
                 usize += view.nbytes
                 if self._method == STORED:
                     self._fh.write(view)

@@ -60,6 +60,7 @@ Speed
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import struct
 import zipfile
@@ -163,20 +164,21 @@ class _Member:
     def _inflate_whole(self, header: int, dtype: np.dtype, shape: tuple[int, ...], fortran: bool) -> np.ndarray:
         """A deflated member inflated in one call (libdeflate) and checked against its CRC.
 
-        Costs the compressed size in memory on top of the array, for the fastest inflate;
-        the array is a view of the inflated buffer (no copy).
+        The compressed bytes are inflated straight from a read-only map of the file (the
+        page cache, no copy into the process); the array is a view of the inflated
+        buffer (no copy either).
         """
         info = self.info
-        packed = np.empty(info.compress_size, np.uint8).data  # not zero-filled, unlike bytearray
         with open(self.path, "rb") as fh:
-            fh.seek(self._payload_offset(fh))
-            if fh.readinto(packed) != info.compress_size:
+            start = self._payload_offset(fh)
+            if start + info.compress_size > os.fstat(fh.fileno()).st_size:
                 raise TruncatedFileError(self.path, f"member {info.filename!r} runs past the end of the file")
-        try:
-            member = _zcodec.inflate_raw(packed, info.file_size)
-        except _zcodec.InflateError as exc:
-            raise CorruptFileError(self.path, f"member {info.filename!r}: {exc}") from None
-        del packed
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped, \
+                    memoryview(mapped) as whole, whole[start : start + info.compress_size] as packed:
+                try:
+                    member = _zcodec.inflate_raw(packed, info.file_size)
+                except _zcodec.InflateError as exc:
+                    raise CorruptFileError(self.path, f"member {info.filename!r}: {exc}") from None
         if _zcodec.crc32(member) != info.CRC:
             raise CorruptFileError(self.path, f"member {info.filename!r} fails its CRC check")
         count = int(np.prod(shape, dtype=np.int64))
