@@ -88,7 +88,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, ReadError
-from afmio.frames import FrameSourceBase
+from afmio.frames import FrameSourceBase, close_on_error
 from afmio.hookspecs import ProbeResult
 from afmio.metadata import build_frame_metadata
 from afmio.stack import AFMImageStack
@@ -410,37 +410,30 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False) -> AFMIm
     """
     path = Path(path)
     f = open_h5(path)
-    try:
+    with close_on_error(f):
         with h5_errors(path):
             plan = _plan(f, path, channel)
-        source = _ArisFrames(f, plan, path)
-        data: Any = source if lazy else source.read_frames(0, len(plan.datasets))
-    except BaseException:
-        f.close()
-        raise
-    if not lazy:
-        f.close()
-    facts = plan.acquisition
-    if facts["frames_with_other_pixel_size"]:
-        low, high = facts["pixel_size_range_nm"]
-        warnings.warn(
-            f"{path}: pixel size varies between frames ({low:.6g}..{high:.6g} nm; "
-            f"{facts['frames_with_other_pixel_size']} of {len(plan.frames)} frames differ from frame 0); "
-            "stack.pixel_size_nm is frame 0's, each frame's own is frame_metadata[i]['frame_pixel_size_nm']",
-            UserWarning,
-            stacklevel=2,
+        facts = plan.acquisition
+        if facts["frames_with_other_pixel_size"]:
+            low, high = facts["pixel_size_range_nm"]
+            warnings.warn(
+                f"{path}: pixel size varies between frames ({low:.6g}..{high:.6g} nm; "
+                f"{facts['frames_with_other_pixel_size']} of {len(plan.frames)} frames differ from frame 0); "
+                "stack.pixel_size_nm is frame 0's, each frame's own is frame_metadata[i]['frame_pixel_size_nm']",
+                UserWarning,
+                stacklevel=2,
+            )
+        return AFMImageStack.from_source(
+            _ArisFrames(f, plan, path),
+            plan.frames[0].pixel_size_nm,
+            plan.channel,
+            str(path),
+            plan.metadata,
+            lazy=lazy,
+            pixel_size_y_nm=plan.pixel_size_y_nm,
+            z_unit=plan.z_unit,
+            acquisition=facts,
         )
-    stack = AFMImageStack(
-        data,
-        plan.frames[0].pixel_size_nm,
-        plan.channel,
-        str(path),
-        plan.metadata,
-        pixel_size_y_nm=plan.pixel_size_y_nm,
-        z_unit=plan.z_unit,
-    )
-    stack.acquisition.update(facts)
-    return stack
 
 
 def probe(path: Path) -> ProbeResult:

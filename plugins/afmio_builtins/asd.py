@@ -86,7 +86,7 @@ import numpy as np
 
 from afmio.channels import select_channel
 from afmio.errors import TruncatedFileError
-from afmio.frames import FrameSourceBase, float_dtype
+from afmio.frames import FrameSourceBase, close_on_error, float_dtype
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import check_allocation
 from afmio.metadata import build_frame_metadata
@@ -201,11 +201,8 @@ class AsdFrameSource(FrameSourceBase):
         self._headers: np.ndarray | None = None
         self._file = _PositionedFile(path)
         if headers_now:
-            try:
+            with close_on_error(self._file):
                 self._headers = self._read_frame_headers()
-            except BaseException:
-                self._file.close()
-                raise
 
     @property
     def frame_headers(self) -> np.ndarray:

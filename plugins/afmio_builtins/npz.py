@@ -75,7 +75,7 @@ import numpy as np
 from afmio import limits
 from afmio.channels import select_channel
 from afmio.errors import CorruptFileError, OptionError, ReadError, TruncatedFileError, reading
-from afmio.frames import FrameSourceBase
+from afmio.frames import FrameSourceBase, close_on_error
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
 
@@ -143,13 +143,10 @@ class _Member:
             return None
         needed = self.check_body(dtype, shape, body)
         fh = open(self.path, "rb")  # noqa: SIM115 - owned by the frame source until close()
-        try:
+        with close_on_error(fh):
             start = self._payload_offset(fh) + header
             if start + needed > os.fstat(fh.fileno()).st_size:
                 raise TruncatedFileError(self.path, f"member {self.info.filename!r} runs past the end of the file")
-        except BaseException:
-            fh.close()
-            raise
         return NpyFrameSource(self.path, fh, start, dtype, shape)  # type: ignore[arg-type]
 
     def _payload_offset(self, fh: Any) -> int:

@@ -210,11 +210,8 @@ def _open(path: Path) -> Any:
         raise TruncatedFileError(path, f"only {size} bytes; not a complete TIFF file")
     with reading(path, "the TIFF header", also=TIFF_ERRORS):
         tif = tifffile.TiffFile(path)
-    try:
+    with close_on_error(tif):
         _check_ome_sizes(path, tif)
-    except BaseException:
-        tif.close()
-        raise
     return tif
 
 
