@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from afmio.errors import AfmioError, CorruptFileError, UnsupportedFormatError
+from afmio.errors import CorruptFileError, UnsupportedFormatError
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, ImageInfo
 
 from ._jpk_common import ValueScale, as_bool, channel_key, decode, parse_jpk_date, scale_into, settings_value
@@ -84,6 +84,7 @@ class JpkQiCodec(FrameCodec):
 
     format_name = "JPK QI"
     member_patterns = ("*.jpk-qi-image",)
+    library_errors = (tifffile.TiffFileError, TypeError)
 
     def sniff(self, path: Path) -> bool | None:
         try:
@@ -98,13 +99,8 @@ class JpkQiCodec(FrameCodec):
         if not self.sniff(path):
             raise UnsupportedFormatError(f"{path}: not a TIFF with JPK tags", path=path)
         file_size = os.path.getsize(path)
-        try:
-            with tifffile.TiffFile(path) as tf:
-                return self._header(path, tf, file_size)
-        except (AfmioError, MemoryError):
-            raise
-        except (tifffile.TiffFileError, ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
-            raise CorruptFileError(path, f"not a readable TIFF: {type(exc).__name__}: {exc}") from exc
+        with tifffile.TiffFile(path) as tf:
+            return self._header(path, tf, file_size)
 
     def _header(self, path: Path, tf: tifffile.TiffFile, file_size: int) -> FrameHeader:
         first = _Tags(tf.pages.first)

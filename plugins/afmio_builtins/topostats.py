@@ -51,7 +51,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from afmio.errors import AfmioError, CorruptFileError, UnsupportedFormatError
+from afmio.errors import CorruptFileError, UnsupportedFormatError
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, ImageInfo
 from afmio.ioutil import check_allocation
 
@@ -121,6 +121,7 @@ class TopoStatsCodec(FrameCodec):
     format_name = "TopoStats"
     member_patterns = ("*.topostats",)
     default_order = ("image",)
+    library_errors = (OSError, RuntimeError, TypeError)  # h5py's, on damaged files
 
     def sniff(self, path: Path) -> bool | None:
         try:
@@ -139,13 +140,8 @@ class TopoStatsCodec(FrameCodec):
         with open(path, "rb") as fh:
             if fh.read(8) != HDF5_MAGIC:
                 raise UnsupportedFormatError(f"{path}: not an HDF5 file, so not a TopoStats file", path=path)
-        try:
-            with _open(path) as h5:
-                return self._header(path, h5)
-        except AfmioError:
-            raise
-        except _H5_ERRORS as exc:
-            raise CorruptFileError(path, f"cannot read the HDF5 structure: {type(exc).__name__}: {exc}") from exc
+        with _open(path) as h5:
+            return self._header(path, h5)
 
     def _header(self, path: Path, h5: h5py.File) -> FrameHeader:
         if "image" not in h5 or not isinstance(h5["image"], h5py.Dataset):
@@ -182,18 +178,13 @@ class TopoStatsCodec(FrameCodec):
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:
         rows, cols = image.shape
-        try:
-            with _open(header.path) as h5:
-                ds = h5[image.channel]
-                if ds.shape != image.shape:
-                    raise CorruptFileError(header.path, f"{image.channel!r} changed shape to {ds.shape}")
-                check_allocation(header.path, rows * cols * ds.dtype.itemsize, f"{image.channel!r} ({rows} x {cols})",
-                                 os.path.getsize(header.path))
-                return np.asarray(ds[()])
-        except AfmioError:
-            raise
-        except _H5_ERRORS as exc:
-            raise CorruptFileError(header.path, f"cannot read {image.channel!r}: {type(exc).__name__}: {exc}") from exc
+        with _open(header.path) as h5:
+            ds = h5[image.channel]
+            if ds.shape != image.shape:
+                raise CorruptFileError(header.path, f"{image.channel!r} changed shape to {ds.shape}")
+            check_allocation(header.path, rows * cols * ds.dtype.itemsize, f"{image.channel!r} ({rows} x {cols})",
+                             os.path.getsize(header.path))
+            return np.asarray(ds[()])
 
 
 _driver = FramePerFileDriver(TopoStatsCodec())

@@ -174,6 +174,18 @@ def seed_nhf() -> Seed:
     return Seed("nhf", path.name, path.read_bytes())
 
 
+def seed_topostats() -> Seed:
+    import h5py
+
+    path = _tmp() / "scan.topostats"
+    with h5py.File(path, "w") as h5:
+        h5["image"] = _rng_image(17)
+        h5["image_original"] = _rng_image(18)
+        h5["pixel_to_nm_scaling"] = 2.5
+        h5["topostats_file_version"] = 0.2
+    return Seed("topostats", path.name, path.read_bytes())
+
+
 def _tiff_ifd_fields(data: bytes) -> list[int]:
     """Offsets of the value fields of every entry of the first IFD of a classic TIFF."""
     if len(data) < 8 or data[:2] not in (b"II", b"MM"):
@@ -205,6 +217,7 @@ SEEDS: dict[str, Callable[[], Seed]] = {
     "ibw": seed_ibw,
     "aris": seed_aris,
     "nhf": seed_nhf,
+    "topostats": seed_topostats,
 }
 
 
