@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from afmio.stack import AFMImageStack
 __all__ = [
     "BLOCK_BYTES",
     "EXTRAS_FORMAT",
+    "BundleParts",
     "apply_extras",
     "blocks",
     "build_stack",
@@ -151,19 +153,26 @@ def check_pixel_size(path: PathLikeStr, value: Any, what: str) -> float:
     return out
 
 
+@dataclass
+class BundleParts:
+    """What a bundle stores besides its frames, as a driver parsed it (checked by :func:`build_stack`)."""
+
+    pixel_size_nm: float
+    channel: str
+    frame_metadata: Any
+    provenance: Any
+    pixel_size_y_nm: float | None = None
+    z_unit: str = "nm"
+    state_backups: Any = None
+
+
 def build_stack(
     path: PathLikeStr,
     data: Any,
+    parts: BundleParts,
     *,
-    lazy: bool,
-    pixel_size_nm: float,
-    channel: str,
-    frame_metadata: Any,
-    provenance: Any,
     bundle_type: str,
-    state_backups: Any = None,
-    pixel_size_y_nm: float | None = None,
-    z_unit: str = "nm",
+    lazy: bool,
     dtype: Any = None,
     finish: Callable[[AFMImageStack], None] | None = None,
 ) -> AFMImageStack:
@@ -176,43 +185,37 @@ def build_stack(
     stack while the file is still open (processed layers, masks).
     """
     with close_on_error(data):
-        _check_parts(path, data.shape[0], frame_metadata, provenance, state_backups)
+        _check_parts(path, data.shape[0], parts)
         if dtype is not None:
             data = cast_frames(data, dtype)
 
         def complete(stack: AFMImageStack) -> None:
-            saved = dict(provenance)
+            saved = dict(parts.provenance)
             bundle = saved.get("bundle")
             saved["bundle"] = dict(bundle) if isinstance(bundle, dict) else {}
             saved["bundle"].update(bundle_file=str(path), bundle_type=bundle_type)
             saved.setdefault("processing", {"steps": [], "keys_by_name": {}})
             stack.provenance = saved
-            if state_backups is not None:
-                stack.state_backups = state_backups
+            if parts.state_backups is not None:
+                stack.state_backups = parts.state_backups
             if finish is not None:
                 finish(stack)
 
         return AFMImageStack.from_source(
-            data,
-            pixel_size_nm,
-            channel,
-            Path(path),
-            frame_metadata,
-            lazy=lazy,
-            finish=complete,
-            pixel_size_y_nm=pixel_size_y_nm,
-            z_unit=z_unit,
+            data, parts.pixel_size_nm, parts.channel, Path(path), parts.frame_metadata, lazy=lazy,
+            finish=complete, pixel_size_y_nm=parts.pixel_size_y_nm, z_unit=parts.z_unit,
         )
 
 
-def _check_parts(path: PathLikeStr, n_frames: int, frame_metadata: Any, provenance: Any, state_backups: Any) -> None:
+def _check_parts(path: PathLikeStr, n_frames: int, parts: BundleParts) -> None:
+    frame_metadata = parts.frame_metadata
     if not isinstance(frame_metadata, list) or not all(isinstance(m, dict) for m in frame_metadata):
         raise CorruptFileError(path, "'frame_metadata_json' is not a list of objects")
     if len(frame_metadata) > n_frames:
         raise CorruptFileError(
             path, f"Metadata length ({len(frame_metadata)}) does not match number of frames ({n_frames})."
         )
-    if not isinstance(provenance, dict):
+    if not isinstance(parts.provenance, dict):
         raise CorruptFileError(path, "'provenance_json' is not an object")
-    if state_backups is not None and not isinstance(state_backups, dict):
+    if parts.state_backups is not None and not isinstance(parts.state_backups, dict):
         raise CorruptFileError(path, "'state_backups_json' is not an object")

@@ -203,7 +203,7 @@ class H5FrameSource:
             self._file.close()
 
 
-def _header(path: Path, f: Any) -> dict[str, Any]:
+def _header(path: Path, f: Any) -> tuple[Any, _bundle.BundleParts]:
     """Everything but the arrays: required parts checked, JSON parsed."""
     data = _dataset(path, f, "data")
     if data.ndim != 3:
@@ -223,16 +223,15 @@ def _header(path: Path, f: Any) -> dict[str, Any]:
         if name == "state_backups_json" and name not in f:
             continue
         texts[name] = _bundle.loads(path, _text(path, _dataset(path, f, name), name), name)
-    return {
-        "data": data,
-        "channel": channel,
-        "pixel": pixel,
-        "pixel_y": pixel_y,
-        "z_unit": z_unit,
-        "frame_metadata": texts["frame_metadata_json"],
-        "provenance": texts["provenance_json"],
-        "state_backups": texts.get("state_backups_json"),
-    }
+    return data, _bundle.BundleParts(
+        pixel_size_nm=pixel,
+        channel=channel,
+        frame_metadata=texts["frame_metadata_json"],
+        provenance=texts["provenance_json"],
+        pixel_size_y_nm=pixel_y,
+        z_unit=z_unit,
+        state_backups=texts.get("state_backups_json"),
+    )
 
 
 def _read_group(path: Path, f: Any, name: str) -> dict[str, np.ndarray]:
@@ -259,28 +258,15 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
     path = Path(path)
     f = _open(path)
     with close_on_error(f):
-        head = _header(path, f)
-        select_channel(path, [head["channel"]], channel)
+        data, parts = _header(path, f)
+        select_channel(path, [parts.channel], channel)
 
         def read_layers(stack: AFMImageStack) -> None:
             stack.processed.update(_read_group(path, f, "processed"))
             stack.masks.update(_read_group(path, f, "masks"))
 
-        return _bundle.build_stack(
-            path,
-            H5FrameSource(path, f, head["data"]),
-            lazy=lazy,
-            pixel_size_nm=head["pixel"],
-            pixel_size_y_nm=head["pixel_y"],
-            channel=head["channel"],
-            frame_metadata=head["frame_metadata"],
-            provenance=head["provenance"],
-            state_backups=head["state_backups"],
-            bundle_type="h5",
-            dtype=dtype,
-            z_unit=head["z_unit"],
-            finish=read_layers,
-        )
+        return _bundle.build_stack(path, H5FrameSource(path, f, data), parts, bundle_type="h5", lazy=lazy,
+                                   dtype=dtype, finish=read_layers)
 
 
 @reading.wrap("the HDF5 bundle", also=H5PY_ERRORS)
@@ -288,18 +274,17 @@ def probe(path: Path) -> ProbeResult:
     """Shape, channel, pixel size and times without reading any frame."""
     path = Path(path)
     with _open(path) as f:
-        head = _header(path, f)
-        shape = head["data"].shape
-        dtype = head["data"].dtype
+        data, parts = _header(path, f)
+        shape, dtype = data.shape, data.dtype
     return ProbeResult(
         n_frames=shape[0],
         frame_shape=(shape[1], shape[2]),
-        channels=[head["channel"]],
-        default_channel=head["channel"],
-        pixel_size_nm=head["pixel"],
-        pixel_size_y_nm=head["pixel_y"],
-        z_unit=head["z_unit"],
-        frame_times=_bundle.frame_times(head["frame_metadata"], shape[0]),
+        channels=[parts.channel],
+        default_channel=parts.channel,
+        pixel_size_nm=parts.pixel_size_nm,
+        pixel_size_y_nm=parts.pixel_size_y_nm,
+        z_unit=parts.z_unit,
+        frame_times=_bundle.frame_times(parts.frame_metadata, shape[0]),
         acquisition={"bundle_type": "h5", "dtype": str(dtype)},
     )
 

@@ -371,21 +371,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
             if lazy and not isinstance(data, NpyFrameSource):
                 stack.provenance["bundle"]["lazy"] = "'data' is ZIP-compressed, so it was read at once"
 
-        return _bundle.build_stack(
-            path,
-            data,
-            lazy=lazy,
-            pixel_size_nm=pixel,
-            pixel_size_y_nm=pixel_y,
-            channel=stored_channel,
-            frame_metadata=meta,
-            provenance=provenance,
-            state_backups=state_backups,
-            bundle_type="npz",
-            dtype=dtype,
-            z_unit=z_unit,
-            finish=read_layers,
-        )
+        parts = _bundle.BundleParts(pixel, stored_channel, meta, provenance, pixel_y, z_unit, state_backups)
+        return _bundle.build_stack(path, data, parts, bundle_type="npz", lazy=lazy, dtype=dtype, finish=read_layers)
 
 
 @reading.wrap("the NPZ bundle", also=(zipfile.BadZipFile, NotImplementedError))

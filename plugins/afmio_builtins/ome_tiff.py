@@ -572,20 +572,8 @@ def read(path: Path, *, channel: str | None = None, lazy: bool = False, dtype: A
         if time_how == "unknown":
             acq.setdefault("frame_time_source", "unknown: the file stores no frame times")
 
-    return _bundle.build_stack(
-        path,
-        data,
-        lazy=lazy,
-        pixel_size_nm=px,
-        pixel_size_y_nm=py,
-        channel=layout.channel,
-        frame_metadata=meta,
-        provenance=provenance,
-        bundle_type="ome-tiff",
-        dtype=dtype,
-        z_unit=z_unit,
-        finish=describe,
-    )
+    parts = _bundle.BundleParts(px, layout.channel, meta, provenance, py, z_unit)
+    return _bundle.build_stack(path, data, parts, bundle_type="ome-tiff", lazy=lazy, dtype=dtype, finish=describe)
 
 
 @reading.wrap("the TIFF file", also=(OSError,))
