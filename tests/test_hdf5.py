@@ -196,3 +196,37 @@ def test_unwritten_chunks_read_as_the_fill_value(tmp_path):
         ds[2] = 7
     got = hdf5.read(path)
     assert list(got.data[:, 0, 0]) == [0, 0, 7, 0, 0]
+
+
+@pytest.mark.parametrize("whole_file", [True, False])
+def test_a_global_heap_hdf5_would_loop_on_is_refused_before_any_string_is_read(tmp_path, monkeypatch, whole_file):
+    """HDF5 spins forever in C on a free-space heap record of size 0; afmio walks the heap first.
+
+    ``whole_file=False`` takes the large-file path (numeric raw data skipped, the heap still found).
+    """
+    from afmio_builtins import _h5heap
+    from afmio_testdata.adversarial import h5_global_heap_loop
+
+    if not whole_file:
+        monkeypatch.setattr(_h5heap, "WHOLE_SCAN_BYTES", 0)
+    path = h5_global_heap_loop(tmp_path)
+    for call in (afmio.load, afmio.registry.probe, afmio.registry.channels):
+        with pytest.raises(CorruptFileError, match=r"bundle.h5: damaged HDF5 global heap .* of size 0"):
+            call(path)
+
+
+def test_sound_global_heaps_pass_on_both_paths(tmp_path, monkeypatch):
+    from afmio.synthetic import synthetic_stack
+    from afmio_builtins import _h5heap
+
+    path = tmp_path / "many.h5"
+    afmio.save(synthetic_stack(3, 8, 8), path)
+    with h5py.File(path, "a") as f:
+        for i in range(300):  # enough strings for more than one collection
+            f.attrs[f"note_{i}"] = f"string number {i} " * 3
+    with h5py.File(path, "r") as f:
+        _h5heap.check_global_heaps(path, f)
+        monkeypatch.setattr(_h5heap, "WHOLE_SCAN_BYTES", 0)
+        assert _h5heap._raw_data_extents(f)  # the frames' chunks are skipped
+        _h5heap.check_global_heaps(path, f)
+    assert afmio.load(path).shape == (3, 8, 8)

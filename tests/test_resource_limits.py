@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,13 @@ def test_npz_bomb_names_size_and_lazy_way_when_memory_is_short(tmp_path, monkeyp
     with pytest.raises(ResourceError, match="compression='none' to read it lazily"):
         afmio.load(path, lazy=True)
     assert afmio.registry.probe(path).n_frames == 384  # headers only: probe stays cheap
+
+
+def test_a_case_stuck_where_the_alarm_cannot_reach_is_killed_and_reported():
+    """The harness itself: a loop inside a C library ignores SIGALRM; it must still end."""
+    from afmio_testdata.adversarial import _stream
+
+    code = ("import signal, sys, time, json\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+            "print(json.dumps({'path': sys.argv[1], 'results': {}}), flush=True)\ntime.sleep(60)\n")
+    lines, _stderr, stuck = _stream(code, [Path("first"), Path("second")], per_case=1.0)
+    assert stuck and len(lines) == 1 and '"first"' in lines[0]

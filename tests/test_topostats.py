@@ -48,10 +48,11 @@ def test_newer_layout_with_topostats_version(tmp_path):
     path = _build(tmp_path / "a.topostats", np.arange(12.0).reshape(3, 4), original=np.ones((3, 4)))
     with h5py.File(path, "a") as h5:
         h5["topostats_version"] = np.bytes_("2.3.1")  # fixed-length: read
-        h5["filename"] = "scan_01"  # variable-length (as TopoStats writes it): left unread
+        h5["filename"] = "scan_01"  # variable-length, as TopoStats writes it: read (its heap is sound)
     stack = afmio.load(path)
     assert stack.acquisition["topostats_version"] == "2.3.1"
-    assert stack.acquisition["unread_variable_length_strings"] == ["filename"]
+    assert stack.acquisition["source_filename"] == "scan_01"
+    assert "unread_variable_length_strings" not in stack.acquisition
     assert stack.pixel_size_nm == 2.5 and stack.shape == (1, 3, 4)
 
 
@@ -98,5 +99,10 @@ def test_damaged_global_heap_does_not_hang(sample, tmp_path):
     raw[2261:2265] = b"\xff" * 4
     path = tmp_path / "heap.topostats"
     path.write_bytes(bytes(raw))
-    code = f"import afmio_builtins.topostats as m; m.probe({str(path)!r}); m.read({str(path)!r})"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True)
+    code = (f"import afmio_builtins.topostats as m; m.probe({str(path)!r}); s = m.read({str(path)!r}); "
+            "print(s.shape, s.acquisition['unread_variable_length_strings'], s.acquisition['damaged_strings'])")
+    done = subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True, text=True)
+    assert "['filename', 'img_path']" in done.stdout and "damaged HDF5 global heap" in done.stdout
+    clean = afmio.load(sample("topostats/sample_0_2.topostats"))  # the undamaged sample's strings are read
+    assert "unread_variable_length_strings" not in clean.acquisition
+    assert clean.acquisition["source_filename"] and clean.acquisition["source_path"]

@@ -1,4 +1,4 @@
-"""HDF5 plumbing shared by the instrument drivers that read HDF5 files (ARIS, NHF).
+"""HDF5 plumbing shared by the drivers that read HDF5 files (bundles, h5-jpk, ARIS, NHF, TopoStats).
 
 Opening a file, turning what h5py raises on damage into :class:`~afmio.CorruptFileError`,
 decoding attributes, and refusing a dataset whose declared size the file cannot hold
@@ -15,8 +15,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from afmio.errors import CorruptFileError, reading
+from afmio.errors import CorruptFileError, TruncatedFileError, reading
+from afmio.frames import close_on_error
 
+from ._h5heap import check_global_heaps
 from ._jpk_common import MAX_DEFLATE_RATIO
 
 __all__ = [
@@ -45,12 +47,27 @@ def is_hdf5(path: Path) -> bool:
         return False
 
 
-def open_h5(path: Path) -> Any:
-    """Open ``path`` read-only, or raise :class:`CorruptFileError` naming it."""
+def open_h5(path: Path, *, check_heaps: bool = True) -> Any:
+    """Open ``path`` read-only for a driver, with its global heaps checked (:mod:`._h5heap`).
+
+    ``check_heaps=False`` leaves the check to a driver that can load without the strings.
+
+    Raises :class:`TruncatedFileError` or :class:`CorruptFileError` naming the file when
+    HDF5 cannot open it; a missing or unreadable file keeps its OS error.
+    """
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
     except OSError as exc:
-        raise CorruptFileError(path, f"not a readable HDF5 file: {exc}") from exc
+        text = str(exc)
+        if "truncated" in text.lower() or "eof" in text.lower():
+            raise TruncatedFileError(path, f"the HDF5 file is truncated: {text}") from None
+        raise CorruptFileError(path, f"not a readable HDF5 file: {text}") from None
+    if check_heaps:
+        with close_on_error(f):
+            check_global_heaps(path, f)
+    return f
 
 
 #: What h5py raises on damaged files besides the usual data errors.

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, ReadError, reading
+from afmio.errors import AfmioError, CorruptFileError, ReadError, reading
 from afmio.frames import FrameSourceBase, close_on_error, float_dtype
 from afmio.hookspecs import ProbeResult
 from afmio.ioutil import natural_sort_key
@@ -132,12 +132,9 @@ class _Info:
 
 
 def _open(path: Path) -> Any:
-    import h5py
+    from ._h5util import open_h5
 
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise CorruptFileError(path, f"not a readable HDF5 file: {exc}") from exc
+    return open_h5(path)
 
 
 def _inspect(f: Any, path: Path) -> _Info:
@@ -470,10 +467,8 @@ def sniff(path: Path) -> bool | None:
         return False
     if b"file-format-info" in ends and b"JPK SCAN" in ends:
         return True  # the root attribute (JPK writes it last): no second HDF5 open before read()
-    import h5py
-
     try:
-        with h5py.File(path, "r") as f:
+        with _open(path) as f:  # the attribute may be a variable-length string: heaps checked first
             return decode(f.attrs.get("file-format-info")) == "JPK SCAN"
-    except (OSError, RuntimeError, ValueError, KeyError):  # damaged HDF5: not recognisably ours
+    except (AfmioError, OSError, RuntimeError, ValueError, KeyError):  # damaged HDF5: not recognisably ours
         return False

@@ -58,7 +58,7 @@ import numpy as np
 
 from afmio import limits
 from afmio.channels import select_channel
-from afmio.errors import CorruptFileError, MissingDependencyError, OptionError, TruncatedFileError, reading
+from afmio.errors import CorruptFileError, MissingDependencyError, OptionError, reading
 from afmio.frames import close_on_error
 from afmio.hookspecs import ProbeResult
 from afmio.stack import AFMImageStack
@@ -87,16 +87,10 @@ def _h5py() -> Any:
 
 # ---------------------------------------------------------------------- reading
 def _open(path: Path) -> Any:
-    h5py = _h5py()
-    try:
-        return h5py.File(path, "r")
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except OSError as exc:
-        text = str(exc)
-        if "truncated" in text.lower() or "eof" in text.lower():
-            raise TruncatedFileError(path, f"the HDF5 file is truncated: {text}") from None
-        raise CorruptFileError(path, f"not a readable HDF5 file: {text}") from None
+    _h5py()  # a clear MissingDependencyError first
+    from ._h5util import open_h5  # imports h5py: not at module import (h5-jpk imports this module)
+
+    return open_h5(path)
 
 
 def _dataset(path: Path, f: Any, name: str) -> Any:

@@ -30,10 +30,11 @@ Timing
 
 Acquisition facts
     ``topostats_file_version``, ``topostats_version``, ``source_filename`` and
-    ``source_path`` when stored as numbers or fixed-length strings, ``channels``.
-    Variable-length strings (how TopoStats writes ``filename`` and ``img_path``)
-    are not read: libhdf5 can hang on a damaged global heap, so their keys are
-    listed in ``unread_variable_length_strings`` instead.
+    ``source_path``, ``channels``. Variable-length strings (how TopoStats writes
+    ``filename`` and ``img_path``) live in HDF5's global heap, on which libhdf5 can
+    spin forever when it is damaged: the heap is checked first, and when it is
+    damaged the image still loads, the strings are left unread, their keys are
+    listed in ``unread_variable_length_strings`` and ``damaged_strings`` says why.
 
 Errors
     Files that are not HDF5 are not this format; an HDF5 file without an ``image``
@@ -55,6 +56,9 @@ from afmio.errors import CorruptFileError, UnsupportedFormatError
 from afmio.framefiles import FrameCodec, FrameHeader, FramePerFileDriver, ImageInfo
 from afmio.ioutil import check_allocation
 
+from ._h5heap import global_heap_damage
+from ._h5util import open_h5
+
 __all__ = ["TopoStatsCodec", "channels", "probe", "read", "sniff"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -73,7 +77,7 @@ def _text(value: Any) -> str | None:
 
 
 class _VariableLength:
-    """Marks a value stored as a variable-length string, deliberately left unread."""
+    """Marks a variable-length string left unread (its file's global heap is damaged)."""
 
 
 VARIABLE_LENGTH = _VariableLength()
@@ -84,17 +88,15 @@ def _is_variable_length(dtype: np.dtype) -> bool:
     return dtype.kind == "O" or (info is not None and info.length is None)
 
 
-def _scalar(h5: h5py.File, key: str) -> Any:
-    """A scalar dataset or root attribute, or None; VARIABLE_LENGTH for variable-length strings.
-
-    Variable-length strings live in HDF5's global heap, and libhdf5 can spin forever
-    on a damaged heap (found by the damaged-copy checks), so they are never read.
-    """
+def _scalar(h5: h5py.File, key: str, *, strings: bool) -> Any:
+    """A scalar dataset or root attribute, or None; VARIABLE_LENGTH for a variable-length
+    string when ``strings`` is False (the global heap holding it is damaged)."""
     obj = h5.get(key)
     if isinstance(obj, h5py.Dataset) and obj.size == 1:
-        return VARIABLE_LENGTH if _is_variable_length(obj.dtype) else obj[()]
+        return VARIABLE_LENGTH if not strings and _is_variable_length(obj.dtype) else obj[()]
     if key in h5.attrs:
-        return VARIABLE_LENGTH if _is_variable_length(h5.attrs.get_id(key).dtype) else h5.attrs[key]
+        vlen = _is_variable_length(h5.attrs.get_id(key).dtype)
+        return VARIABLE_LENGTH if not strings and vlen else h5.attrs[key]
     return None
 
 
@@ -109,10 +111,7 @@ def _version(value: Any) -> float | str | None:
 
 
 def _open(path: Path) -> h5py.File:
-    try:
-        return h5py.File(path, "r")
-    except _H5_ERRORS as exc:
-        raise CorruptFileError(path, f"not a readable HDF5 file: {exc}") from exc
+    return open_h5(path, check_heaps=False)  # a damaged heap costs the strings, not the image
 
 
 class TopoStatsCodec(FrameCodec):
@@ -146,7 +145,8 @@ class TopoStatsCodec(FrameCodec):
     def _header(self, path: Path, h5: h5py.File) -> FrameHeader:
         if "image" not in h5 or not isinstance(h5["image"], h5py.Dataset):
             raise CorruptFileError(path, "no 'image' dataset")
-        scale = _scalar(h5, "pixel_to_nm_scaling")
+        damage = global_heap_damage(path, h5)
+        scale = _scalar(h5, "pixel_to_nm_scaling", strings=False)
         try:
             px = float(scale)  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -167,13 +167,14 @@ class TopoStatsCodec(FrameCodec):
         for key, name in (("topostats_file_version", "topostats_file_version"),
                           ("topostats_version", "topostats_version"),
                           ("filename", "source_filename"), ("img_path", "source_path")):
-            value = _scalar(h5, key)
+            value = _scalar(h5, key, strings=damage is None)
             if value is VARIABLE_LENGTH:
                 unread.append(key)
             elif value is not None:
                 acquisition[name] = _version(value) if key.endswith("version") else _text(value)
         if unread:
             acquisition["unread_variable_length_strings"] = unread
+            acquisition["damaged_strings"] = damage
         return FrameHeader(path=path, images=images, default_channel="image", acquisition=acquisition)
 
     def read_image(self, header: FrameHeader, image: ImageInfo) -> np.ndarray:

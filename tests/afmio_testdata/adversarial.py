@@ -325,6 +325,51 @@ def jpk_tall_page(folder: Path) -> Path:
     return paths[0].parent
 
 
+def _nhf_heap_loop(folder: Path) -> Path:
+    from afmio_testdata.nhf_writer import write_nhf
+
+    path = write_nhf(folder / "scan.nhf", {("Forward", "Z-Axis"): np.zeros((6, 8))})
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"GCOL\x01\x00\x00\x00")
+    (heap_size,) = struct.unpack_from("<Q", data, pos + 8)
+    p = pos + 16
+    while p + 16 <= pos + heap_size:
+        index, _, _, size = struct.unpack_from("<HHIQ", data, p)
+        if index == 0:
+            struct.pack_into("<Q", data, p + 8, 0)
+            break
+        p += 16 + ((size + 7) & ~7)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def h5_global_heap_loop(folder: Path, name: str = "bundle.h5") -> Path:
+    """An HDF5 file whose global heap has a free-space record of size 0.
+
+    HDF5 2.0 walks the collection forever when it reads a variable-length string from
+    it (inside the C library: no signal stops it); afmio must refuse the file first.
+    """
+    import h5py
+
+    path = folder / name
+    afmio.save(_stack(), path)
+    with h5py.File(path, "a") as f:
+        f.attrs["note"] = "a variable-length string in the global heap"
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"GCOL\x01\x00\x00\x00")
+    assert pos >= 0, "h5py wrote no global heap collection"
+    (heap_size,) = struct.unpack_from("<Q", data, pos + 8)
+    p = pos + 16
+    while p + 16 <= pos + heap_size:
+        index, _, _, size = struct.unpack_from("<HHIQ", data, p)
+        if index == 0:
+            struct.pack_into("<Q", data, p + 8, 0)  # the free-space record: size 0
+            path.write_bytes(bytes(data))
+            return path
+        p += 16 + ((size + 7) & ~7)
+    raise AssertionError("no free-space record in the collection")
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "npz-deflate-bomb": npz_deflate_bomb,
     "npz-huge-shape": npz_huge_shape,
@@ -343,6 +388,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "ome-tiff-huge-sizez": lambda folder: ome_tiff_huge_sizes(folder, ("SizeZ",)),
     "jpk-tall-page-file": lambda folder: sorted(jpk_tall_page(folder).glob("*.jpk"))[1],
     "jpk-tall-page": jpk_tall_page,
+    "h5-global-heap-loop": h5_global_heap_loop,
+    "nhf-global-heap-loop": lambda folder: _nhf_heap_loop(folder),
 }
 
 #: What a capped run does per path: every public read entry point, lazy reads touching frame 0.
@@ -395,20 +442,54 @@ def run_capped(paths: list[Path] | Path, *, cap: int = 2 * GIB, seconds: int = 1
 
     Returns one ``{"path", "results": {entry: "ok" | "afmio:<Error>:..." | "other:<Error>:..."}, "peak_rss"}``
     per path (``results["hang"]`` when the time ran out); a path after a crash gets ``{"crash": stderr}``.
-    ``peak_rss`` is the subprocess's peak so far (monotonic over the run).
+    ``peak_rss`` is the subprocess's peak so far (monotonic over the run). A case stuck where the
+    alarm cannot reach it (a loop inside a C library) is killed after ``seconds + 5`` s, reported as
+    a hang, and the rest of the batch runs in a new subprocess.
     """
     paths = [paths] if isinstance(paths, Path) else list(paths)
     code = _CASE.format(cap=cap, seconds=seconds)
-    try:
-        done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True,
-                              timeout=(seconds + 5) * len(paths) + 30)
-        stdout, stderr = done.stdout, done.stderr
-    except subprocess.TimeoutExpired as exc:
-        stdout = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        stderr = "timed out"
-    out = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    for path in paths[len(out):]:
-        out.append({"path": str(path), "crash": stderr[-2000:]})
-    for item in out:
-        item["stderr"] = stderr
+    out: list[dict[str, object]] = []
+    while len(out) < len(paths):
+        rest = paths[len(out):]
+        lines, stderr, stuck = _stream(code, rest, seconds + 5)
+        out += [{**json.loads(line), "stderr": stderr} for line in lines]
+        if stuck and len(out) < len(paths):
+            out.append({"path": str(paths[len(out)]), "results": {"hang": "killed: no answer, not even to the alarm"},
+                        "stderr": stderr})
+        elif len(out) < len(paths):  # the subprocess died: the rest of this batch is lost with it
+            out += [{"path": str(p), "crash": stderr[-2000:], "stderr": stderr} for p in paths[len(out):]]
     return out
+
+
+def _stream(code: str, paths: list[Path], per_case: float) -> tuple[list[str], str, bool]:
+    """Run the case script; its JSON lines, its stderr, and whether it was killed for silence."""
+    import selectors
+    import tempfile
+    import time
+
+    lines: list[str] = []
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", code, *map(str, paths)], stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+        assert proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        deadline, stuck, buffer = time.monotonic() + per_case, False, ""
+        while True:
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                proc.kill()
+                stuck = True
+                break
+            chunk = proc.stdout.readline()
+            if not chunk:
+                break
+            buffer += chunk
+            if buffer.endswith("\n"):
+                if buffer.startswith("{"):
+                    lines.append(buffer)
+                    deadline = time.monotonic() + per_case
+                buffer = ""
+        proc.wait()
+        sel.close()
+        err.seek(0)
+        return lines, err.read(), stuck
