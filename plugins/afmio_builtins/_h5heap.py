@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import suppress
+from io import FileIO
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ _MIN_COLLECTION = 4096
 #: Object indices are 16-bit: a collection holds at most 65535 objects and its free space.
 _MAX_RECORDS = 65537
 #: Bytes searched per read.
-_PIECE = 8 << 20
+_PIECE = 1 << 20
 
 
 def check_global_heaps(path: Path, f: Any) -> None:
@@ -60,36 +61,42 @@ def global_heap_damage(path: Path, f: Any) -> str | None:
         return None
     length = _sizeof_lengths(f)
     skip = _raw_data_extents(f) if size > WHOLE_SCAN_BYTES else []
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for pos in _signatures(fd, _gaps(skip, size)):
-            damage = _walk(fd, pos, size, length)
+    with open(path, "rb", buffering=0) as fh:
+        for pos in _signatures(fh, _gaps(skip, size)):
+            damage = _walk(fh, pos, size, length)
             if damage is not None:
                 return f"damaged HDF5 global heap (the strings' storage) at byte {pos}: {damage}"
-    finally:
-        os.close(fd)
     return None
 
 
-def _signatures(fd: int, ranges: list[tuple[int, int]]) -> Iterator[int]:
-    """Offsets of collection signatures inside ``ranges``, read in pieces (no map: faults cost more)."""
+def _signatures(fh: FileIO, ranges: list[tuple[int, int]]) -> Iterator[int]:
+    """Offsets of collection signatures inside ``ranges``, read piece by piece into one
+    reused buffer (a map, or a new buffer per piece, costs more in page faults)."""
     overlap = len(_SIGNATURE) - 1
+    buf = bytearray(_PIECE)
+    view = memoryview(buf)
     for start, end in ranges:
         pos = start
         while pos < end:
-            piece = os.pread(fd, min(_PIECE, end - pos), pos)
-            if not piece:
+            fh.seek(pos)
+            n = fh.readinto(view[: min(_PIECE, end - pos)])
+            if not n:
                 break
-            for match in _SIGNATURE_RE.finditer(piece):
+            for match in _SIGNATURE_RE.finditer(view[:n]):
                 yield pos + match.start()
-            if pos + len(piece) >= end:
+            if pos + n >= end:
                 break
-            pos += len(piece) - overlap
+            pos += n - overlap
 
 
-def _walk(fd: int, pos: int, file_size: int, length: int) -> str | None:
+def _read_at(fh: FileIO, pos: int, n: int) -> bytes:
+    fh.seek(pos)
+    return fh.read(n)
+
+
+def _walk(fh: FileIO, pos: int, file_size: int, length: int) -> str | None:
     """Walk one collection as HDF5 does; say where HDF5 would not reach its end."""
-    head = os.pread(fd, 8 + length, pos)
+    head = _read_at(fh, pos, 8 + length)
     if len(head) < 8 + length:
         return None
     heap_size = int.from_bytes(head[8:], "little")
@@ -100,7 +107,7 @@ def _walk(fd: int, pos: int, file_size: int, length: int) -> str | None:
     for _ in range(_MAX_RECORDS):
         if p + record > end:
             return None  # trailing padding too small for a record: HDF5 stops here too
-        fields = os.pread(fd, record, p)
+        fields = _read_at(fh, p, record)
         index = int.from_bytes(fields[:2], "little")
         stored = int.from_bytes(fields[8:], "little")
         need = record + ((stored + 7) & ~7) if index else stored
