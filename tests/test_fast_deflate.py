@@ -179,8 +179,22 @@ def test_h5dump_reads_the_default_save(tmp_path):
 
 
 # ---------------------------------------------------------------------- NPZ
+@pytest.fixture(params=["prefaulted", "binding"])
+def inflate_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run NPZ tests through both inflate paths: into prefaulted memory, and the binding's call."""
+    from afmio_builtins import _inflate_into
+
+    if request.param == "prefaulted":
+        if _inflate_into._libdeflate() is None:
+            pytest.skip("libdeflate's symbols are not reachable on this platform")
+        monkeypatch.setattr(_inflate_into, "MIN_BYTES", 0)
+    else:
+        monkeypatch.setattr(_inflate_into, "_libdeflate", lambda: None)
+    return request.param
+
+
 @pytest.mark.parametrize(("shape", "dtype"), [((17, 40, 56), "f4"), ((6, 33, 65), "f8")])
-def test_deflated_npz_members_read_bit_identical_to_np_load(tmp_path, shape, dtype):
+def test_deflated_npz_members_read_bit_identical_to_np_load(tmp_path, shape, dtype, inflate_path):
     path = tmp_path / "pn.npz"
     data = _heights(shape, dtype)
     write_playnano_npz(path, data, processed={"flat": data[::-1]}, masks={"m": data > 0})
@@ -195,7 +209,7 @@ def test_deflated_npz_members_read_bit_identical_to_np_load(tmp_path, shape, dty
     stack.data[0, 0, 0] = 1.0  # an ordinary writable array
 
 
-def test_npz_member_with_wrong_crc_or_cut_stream_is_corrupt(tmp_path):
+def test_npz_member_with_wrong_crc_or_cut_stream_is_corrupt(tmp_path, inflate_path):
     path = tmp_path / "pn.npz"
     write_playnano_npz(path, _heights((5, 20, 20)))
     with zipfile.ZipFile(path) as zf:
@@ -220,6 +234,28 @@ def test_npz_member_with_wrong_crc_or_cut_stream_is_corrupt(tmp_path):
 
 
 # ---------------------------------------------------------------------- codec
+def test_inflate_into_prefaulted_memory_matches_zlib(monkeypatch):
+    import zlib
+
+    from afmio_builtins import _inflate_into
+
+    if _inflate_into._libdeflate() is None:
+        pytest.skip("libdeflate's symbols are not reachable on this platform")
+    monkeypatch.setattr(_inflate_into, "_POPULATE_STEP", 4096)  # many steps, racing the writer
+    payload = np.random.default_rng(3).normal(size=1_500_000).astype("f4").tobytes()  # 6 MB
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    packed = packer.compress(payload) + packer.flush()
+    assert _inflate_into.inflate_raw_into(packed, len(payload)) is None  # small outputs: the binding
+    monkeypatch.setattr(_inflate_into, "MIN_BYTES", 0)
+    out = _inflate_into.inflate_raw_into(packed, len(payload))
+    assert out is not None and out.dtype == np.uint8 and out.tobytes() == payload
+    for wrong in (len(payload) + 8, len(payload) - 8):
+        with pytest.raises(ValueError, match="does not inflate"):
+            _inflate_into.inflate_raw_into(packed, wrong)
+    with pytest.raises(ValueError, match="does not inflate"):
+        _inflate_into.inflate_raw_into(packed[: len(packed) // 2], len(payload))
+
+
 def test_inflate_insists_on_the_declared_size():
     payload = np.arange(1000, dtype=np.int32).tobytes()
     packed = _zcodec.compress_zlib(payload)

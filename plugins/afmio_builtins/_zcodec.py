@@ -22,6 +22,8 @@ import deflate
 import numpy as np
 from isal import isal_zlib
 
+from ._inflate_into import inflate_raw_into
+
 __all__ = [
     "FAST_LEVEL",
     "InflateError",
@@ -55,17 +57,27 @@ def inflate_zlib(data: bytes | bytearray | memoryview, size: int) -> bytearray:
         raise InflateError(f"damaged zlib data (does not inflate to {size} bytes)") from None
 
 
-def inflate_raw(data: bytes | bytearray | memoryview, size: int) -> bytearray:
-    """Inflate a raw deflate stream (a ZIP member, method 8) of exactly ``size`` bytes."""
+def inflate_raw(data: bytes | bytearray | memoryview, size: int) -> bytearray | np.ndarray:
+    """Inflate a raw deflate stream (a ZIP member, method 8) of exactly ``size`` bytes.
+
+    Large outputs go to memory whose pages the other core maps meanwhile
+    (:mod:`._inflate_into`, a uint8 array); others come back as a bytearray.
+    """
     if size == 0:  # libdeflate wants room for at least one byte
         return bytearray(zlib.decompress(bytes(data), -15))
+    try:
+        fast = inflate_raw_into(data, size)
+    except ValueError as exc:
+        raise InflateError(str(exc)) from None
+    if fast is not None:
+        return fast
     try:
         return _checked(deflate.deflate_decompress(data, size), size)
     except deflate.DeflateError:
         raise InflateError(f"damaged deflate data (does not inflate to {size} bytes)") from None
 
 
-def crc32(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+def crc32(data: bytes | bytearray | memoryview | np.ndarray, value: int = 0) -> int:
     """The CRC-32 of ``data``, continuing from ``value`` (as ``zlib.crc32``; ISA-L's, ~9x faster)."""
     return int(isal_zlib.crc32(data, value))
 
