@@ -40,7 +40,7 @@ _MIN_COLLECTION = 4096
 #: Object indices are 16-bit: a collection holds at most 65535 objects and its free space.
 _MAX_RECORDS = 65537
 #: Bytes searched per read.
-_PIECE = 1 << 20
+_PIECE = 256 << 10
 
 
 def check_global_heaps(path: Path, f: Any) -> None:
