@@ -75,7 +75,7 @@ def inflate_raw_into(data: Any, size: int) -> np.ndarray | None:
     source = np.frombuffer(data, np.uint8)
     source_address, source_size = source.ctypes.data, source.size
     del source
-    out = mmap.mmap(-1, size)
+    out = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private: ordinary process memory
     target = np.frombuffer(out, np.uint8)  # keeps the map alive as long as the array
     decompressor = lib.alloc()
     if not decompressor:
