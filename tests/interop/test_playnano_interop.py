@@ -82,8 +82,11 @@ def test_playnano_writes_afmio_reads(tmp_path):
         got = afmio.load(tmp_path / f"procraw.{ext}")
         assert got.shape == (6, 32, 40)
         assert np.array_equal(got.data, pn.processed["raw"].astype(np.float32))
-    # playNano's raw NPZ stores only the 5 current metadata entries: the 6th frame has no time
-    assert afmio.load(tmp_path / "procraw.npz").frame_metadata[5] == {"timestamp": None}
+    # playNano's raw NPZ stores only the 5 current metadata entries: the 6th frame is padded
+    # with the six keys, no time, and the stack's pixel size
+    padded = afmio.load(tmp_path / "procraw.npz").frame_metadata[5]
+    assert list(padded) == list(afmio.FRAME_METADATA_KEYS)
+    assert padded["timestamp"] is None and padded["frame_pixel_size_nm"] == pytest.approx(0.8)
 
 
 def test_afmio_writes_playnano_reads(tmp_path):
