@@ -362,10 +362,15 @@ def test_napari_viewer_opens_a_video_with_the_afmio_plugin(sample, x_display):
     path = sample("asd/asd_sample_0.asd")
     two_channels = sample("asd/202110200146.asd")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "DISPLAY": x_display}
-    out = subprocess.run(
-        [sys.executable, "-c", VIEWER_SCRIPT, str(path), str(two_channels)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+    for _attempt in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", VIEWER_SCRIPT, str(path), str(two_channels)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        # Mesa on Xvfb now and then hands Qt's offscreen canvas no current GL context
+        # (vispy then reads no GL_EXTENSIONS): a fault of the virtual display, tried once more.
+        if out.returncode == 0 or "glGetParameter" not in out.stderr:
+            break
     assert out.returncode == 0, f"stdout: {out.stdout[-2000:]}\nstderr: {out.stderr[-3000:]}"
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["plugins"] == ["afmio"]
