@@ -204,22 +204,19 @@ class AFMImageStack:
         >>> stack.is_lazy, stack.shape
         (False, (2, 3, 4))
         """
-        if isinstance(source, np.ndarray):
-            stack = cls(source, pixel_size_nm, channel, file_path, frame_metadata, **kwargs)
-            if finish is not None:
-                finish(stack)
-            return stack
+        # An array is already in memory: nothing to check, read or close.
+        to_read = None if lazy or isinstance(source, np.ndarray) else source
         with close_on_error(source):
             stack = cls(source, pixel_size_nm, channel, file_path, frame_metadata, **kwargs)
-            if not lazy:
-                n, h, w = source.shape
-                check_memory(str(file_path or "<stack>"), n * h * w * np.dtype(source.dtype).itemsize,
-                             f"{n} frames of {h} x {w} {np.dtype(source.dtype)}")
+            if to_read is not None:
+                n, h, w = to_read.shape
+                check_memory(str(file_path or "<stack>"), n * h * w * np.dtype(to_read.dtype).itemsize,
+                             f"{n} frames of {h} x {w} {np.dtype(to_read.dtype)}")
                 stack._materialise()
             if finish is not None:
                 finish(stack)
-        if not lazy:
-            source.close()
+        if to_read is not None:
+            to_read.close()
             stack._retired.clear()
         return stack
 
