@@ -277,3 +277,54 @@ def test_shuffle_matches_hdf5s_filter(tmp_path):
         _mask, stored = f["x"].id.read_direct_chunk((0, 0))
     assert _zcodec.shuffle_bytes(frame) == stored
     assert np.array_equal(_zcodec.unshuffle(stored, frame.dtype).reshape(frame.shape), frame)
+
+
+# ---------------------------------------------------------------------- a few values from a big chunk
+def test_inflated_byte_ranges_match_the_whole_stream():
+    payload = np.random.default_rng(3).integers(0, 7, 300_000, dtype=np.uint8).tobytes()
+    packed = _zcodec.compress_zlib(payload)
+    ranges = [(0, 5), (65_530, 65_545), (131_071, 131_072), (200_000, 200_000), (299_990, 300_000)]
+    got = _zcodec.inflate_zlib_ranges(packed, len(payload), ranges)  # ranges cross the 64 KiB windows
+    assert [bytes(g) for g in got] == [payload[a:b] for a, b in ranges]
+    for damaged, size in ((packed[:-9], len(payload)), (packed, len(payload) + 4), (packed, len(payload) - 4)):
+        with pytest.raises(_zcodec.InflateError):
+            _zcodec.inflate_zlib_ranges(damaged, size, [(0, 4)])
+    with pytest.raises(ValueError, match="outside"):
+        _zcodec.inflate_zlib_ranges(packed, len(payload), [(0, len(payload) + 1)])
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize(
+    ("shape", "chunks", "dtype"),
+    [((4, 1), (131_072, 1), "i8"),  # JPK's per-frame time columns
+     ((3, 5), (4096, 64), "f8"),  # a corner of a 2-D chunk: rows of the chunk are skipped
+     ((6,), (50_000,), "u2")],
+)
+def test_small_dataset_in_a_big_chunk_reads_bit_identical_to_h5py(tmp_path, shuffle, shape, chunks, dtype):
+    path = tmp_path / "c.h5"
+    values = (np.arange(int(np.prod(shape))).reshape(shape) * 7919 + 1_748_439_718_548 % 65_000).astype(dtype)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=values, chunks=chunks, compression="gzip", shuffle=shuffle,
+                         maxshape=tuple(None for _ in shape))
+    with h5py.File(path, "r") as f:
+        _mask, raw = f["x"].id.read_direct_chunk(tuple(0 for _ in shape))
+        want = tuple(slice(0, s) for s in shape)
+        corner = _h5chunks._corner(raw, f["x"], want, shuffle)
+        assert corner is not None  # the windowed path, not a whole-chunk inflate
+        assert corner.dtype == np.dtype(dtype) and np.array_equal(corner, values)
+        inner = tuple(slice(min(1, s - 1), s) for s in shape)  # not from the chunk's first element
+        assert np.array_equal(_h5chunks._corner(raw, f["x"], inner, shuffle), values[inner])
+        whole = _h5chunks.read_whole(f["x"])
+    assert whole is not None and np.array_equal(whole, values)
+
+
+def test_a_pipeline_with_deflate_before_shuffle_is_left_to_h5py(tmp_path):
+    """Undoing such filters in the usual order would be wrong; only h5py knows the order."""
+    path = tmp_path / "b.h5"
+    data = _heights((4, 16, 16))
+    _bundle_h5(path, data, compression="gzip", shuffle=True, chunks=(1, 16, 16))
+    with h5py.File(path, "r") as f:
+        assert _h5chunks._fast_path_ok(f["data"], [_h5chunks.FILTER_SHUFFLE, _h5chunks.FILTER_DEFLATE])
+        for pipeline in ([_h5chunks.FILTER_DEFLATE, _h5chunks.FILTER_SHUFFLE],
+                         [_h5chunks.FILTER_DEFLATE, _h5chunks.FILTER_DEFLATE]):
+            assert not _h5chunks._fast_path_ok(f["data"], pipeline)

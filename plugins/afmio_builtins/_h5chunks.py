@@ -28,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from ._zcodec import compress_zlib, inflate_zlib, shuffle_bytes, unshuffle
+from ._zcodec import compress_zlib, inflate_zlib, inflate_zlib_ranges, shuffle_bytes, unshuffle
 
 __all__ = ["FILTER_DEFLATE", "FILTER_SHUFFLE", "read_chunked", "read_whole", "threads", "write_frame_chunks"]
 
 # HDF5 filter ids (H5Zpublic.h)
 FILTER_DEFLATE = 1
 FILTER_SHUFFLE = 2
+#: The filter pipelines read here (shuffle, when present, runs before deflate on write).
+_PIPELINES: tuple[list[int], ...] = ([FILTER_DEFLATE], [FILTER_SHUFFLE, FILTER_DEFLATE], [FILTER_SHUFFLE], [])
 #: Chunks handed to one worker at a time (fewer pool round trips for small chunks).
 _BATCH_BYTES = 4 << 20
 #: Smaller chunks are left to HDF5's own C loop (Python costs per chunk would dominate).
@@ -69,7 +71,7 @@ def _pipeline(ds: Any) -> list[int] | None:
 def _fast_path_ok(ds: Any, pipeline: list[int] | None) -> bool:
     return (
         pipeline is not None
-        and all(code in (FILTER_DEFLATE, FILTER_SHUFFLE) for code in pipeline)
+        and pipeline in _PIPELINES
         and ds.chunks is not None
         and ds.dtype.isnative
         and not ds.dtype.hasobject
@@ -113,28 +115,52 @@ def _chunks_in(ds: Any, start: int, stop: int) -> list[_Chunk] | None:
 
 
 def _decode(raw: bytes | bytearray, mask: int, pipeline: list[int], ds: Any, want: tuple[slice, ...]) -> np.ndarray:
-    """The part ``want`` of one chunk, after undoing its filters."""
+    """The part ``want`` of one chunk, after undoing its filters (shuffle runs before deflate)."""
     itemsize = ds.dtype.itemsize
-    nbytes = int(np.prod(ds.chunks, dtype=np.int64)) * itemsize
-    data: bytes | bytearray = raw
-    shuffled = False
-    for index in range(len(pipeline) - 1, -1, -1):  # filters run in order on write: undo in reverse
-        if mask & (1 << index):
-            continue
-        if pipeline[index] == FILTER_DEFLATE:
-            data = inflate_zlib(data, nbytes)
-        elif pipeline[index] == FILTER_SHUFFLE and itemsize > 1:
-            shuffled = True
+    elements = int(np.prod(ds.chunks, dtype=np.int64))
+    nbytes = elements * itemsize
+    active = [code for index, code in enumerate(pipeline) if not mask & (1 << index)]
+    shuffled = FILTER_SHUFFLE in active and itemsize > 1
+    if FILTER_DEFLATE in active:
+        corner = _corner(raw, ds, want, shuffled)
+        if corner is not None:
+            return corner
+        data: bytes | bytearray = inflate_zlib(raw, nbytes)
+    else:
+        data = raw
     if len(data) != nbytes:
         raise ValueError(f"a chunk holds {len(data)} bytes, not {nbytes}")
     if not shuffled:
         return np.frombuffer(data, ds.dtype).reshape(ds.chunks)[want]
-    wanted = int(np.prod([s.stop - s.start for s in want], dtype=np.int64))
-    if wanted * 4 < int(np.prod(ds.chunks, dtype=np.int64)):
-        # A small corner of a big chunk (JPK's 4 values in 1 MB): gather just its bytes.
-        planes = np.frombuffer(data, np.uint8).reshape(itemsize, *ds.chunks)[(slice(None), *want)]
-        return np.ascontiguousarray(np.moveaxis(planes, 0, -1)).view(ds.dtype).reshape(planes.shape[1:])
     return unshuffle(data, ds.dtype).reshape(ds.chunks)[want]
+
+
+def _corner(raw: bytes | bytearray, ds: Any, want: tuple[slice, ...], shuffled: bool) -> np.ndarray | None:
+    """A small part of a big deflated chunk (JPK's 4 values in 1 MB), inflated without
+    holding the whole chunk; None when the part is not small."""
+    chunks, dtype = tuple(ds.chunks), ds.dtype
+    elements = int(np.prod(chunks, dtype=np.int64))
+    if want[0].stop - want[0].start > elements // 4:
+        return None  # most of the chunk (frames' chunks): the whole-chunk inflate is faster
+    first = int(np.ravel_multi_index([s.start for s in want], chunks))
+    last = int(np.ravel_multi_index([s.stop - 1 for s in want], chunks))
+    span = last - first + 1  # the elements from the first wanted to the last, in C order
+    if span * 4 >= elements:
+        return None
+    k = dtype.itemsize
+    if shuffled:  # byte j of element e sits at j * elements + e
+        pieces = inflate_zlib_ranges(raw, elements * k, [(j * elements + first, j * elements + first + span)
+                                                         for j in range(k)])
+        planes = np.frombuffer(b"".join(pieces), np.uint8).reshape(k, span)
+        values = np.ascontiguousarray(planes.T).view(dtype).reshape(span)
+    else:
+        (piece,) = inflate_zlib_ranges(raw, elements * k, [(first * k, (first + span) * k)])
+        values = np.frombuffer(piece, dtype)
+    flat = np.zeros((), np.int64)  # flat index of every wanted element, from the chunk's strides
+    for axis, part in enumerate(want):
+        stride = int(np.prod(chunks[axis + 1 :], dtype=np.int64))
+        flat = np.add.outer(flat, np.arange(part.start, part.stop, dtype=np.int64) * stride)
+    return values[flat - first]
 
 
 def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:

@@ -108,6 +108,8 @@ class _Info:
     """Header facts of one file (attributes and dataset shapes only)."""
 
     measurement: Any
+    attrs: Any  # the measurement's attributes (a BoundAttributes)
+    reader: Any  # the file's AttributeReader, for the other objects' attributes
     n_measurements: int
     channels: dict[str, tuple[str, str]]  # key -> (group name, dataset name)
     ilength: int
@@ -116,12 +118,12 @@ class _Info:
     pixel_size_y_nm: float
 
     def attr(self, name: str) -> Any:
-        return self.measurement.attrs.get(name)
+        return self.attrs.get(name)
 
     def number(self, name: str) -> float | None:
         """A measurement attribute as a finite float, or None (absent or unreadable)."""
         try:
-            out = _num(self.measurement.attrs, name)
+            out = _num(self.attrs, name)
         except (TypeError, ValueError, IndexError):
             return None
         return out if out is not None and np.isfinite(out) else None
@@ -132,13 +134,20 @@ class _Info:
 
 
 def _open(path: Path) -> Any:
+    """The file open in h5py, its global heaps not yet checked: every attribute is read
+    through :class:`._h5attrs.AttributeReader`, which checks them before the first value
+    stored there (JPK files have none)."""
     from ._h5util import open_h5
 
-    return open_h5(path)
+    return open_h5(path, check_heaps=False)
 
 
 def _inspect(f: Any, path: Path) -> _Info:
     import h5py
+
+    from ._h5attrs import AttributeReader
+
+    reader = AttributeReader(path, f)
 
     names = sorted((k for k in f if k.startswith("Measurement_") and f.get(k, getclass=True) is h5py.Group),
                    key=natural_sort_key)
@@ -147,25 +156,27 @@ def _inspect(f: Any, path: Path) -> _Info:
     if len(names) > 1:
         warnings.warn(f"{path}: {len(names)} Measurement groups; only {names[0]} is read", stacklevel=3)
     m = f[names[0]]
+    m_attrs = reader.of(m)
     chans: dict[str, tuple[str, str]] = {}
     for gname in sorted((k for k in m if k.startswith("Channel_")), key=natural_sort_key):
         group = m.get(gname)
         if not isinstance(group, h5py.Group):
             continue
-        name = decode(group.attrs.get("channel.name"))
+        group_attrs = reader.of(group)
+        name = decode(group_attrs.get("channel.name"))
         # member kinds are checked only for the channel that is read (see _dataset)
         members = [k for k in sorted(group) if k != "thumbnail"]
         if not name or not members:
             continue
         if len(members) > 1:
             warnings.warn(f"{path}: {gname} has several datasets; using {members[0]!r}", stacklevel=3)
-        key = channel_key(name, bool(as_bool(group.attrs.get("retrace"))))
+        key = channel_key(name, bool(as_bool(group_attrs.get("retrace"))))
         chans.setdefault(key, (gname, members[0]))
     if not chans:
         raise CorruptFileError(path, f"{names[0]} has no Channel_* group with a channel.name and a dataset")
 
     def need(attr: str) -> float:
-        value = m.attrs.get(GRID + attr)
+        value = m_attrs.get(GRID + attr)
         if value is None:
             raise CorruptFileError(path, f"missing required attribute {GRID + attr!r} in {names[0]}")
         try:
@@ -180,9 +191,8 @@ def _inspect(f: Any, path: Path) -> _Info:
     if il != int(il) or jl != int(jl):
         raise CorruptFileError(path, f"grid size {il} x {jl} is not whole pixels")
     px = ul / il * 1e9
-    vl = m.attrs.get(GRID + "vlength")
-    py = need("vlength") / jl * 1e9 if vl is not None else px
-    return _Info(m, len(names), chans, int(il), int(jl), px, py)
+    py = need("vlength") / jl * 1e9 if m_attrs.get(GRID + "vlength") is not None else px
+    return _Info(m, m_attrs, reader, len(names), chans, int(il), int(jl), px, py)
 
 
 def _dataset(info: _Info, key: str, path: Path) -> tuple[Any, int]:
@@ -224,7 +234,7 @@ def _check_linear(attrs: Any, prefix: str, path: Path, key: str) -> None:
 
 def _scale(info: _Info, key: str, path: Path) -> tuple[ValueScale, str]:
     """Raw -> physical map of a channel: net encoder, else the composed chain."""
-    attrs = info.measurement[info.channels[key][0]].attrs
+    attrs = info.reader.of(info.measurement[info.channels[key][0]])
     mult = _num(attrs, "net-encoder.scaling.multiplier")
     if mult is not None:
         _check_linear(attrs, "net-encoder.", path, key)
@@ -321,8 +331,8 @@ def _plan(f: Any, path: Path, channel: str | None) -> _Plan:
         "timing": timing.source,
         "start_time": decode(info.attr("start-time")),
         "time_zone": decode(info.attr("environment.metadata.user.timezone")),
-        "jpk_version": decode(first_group.attrs.get("jpkspm_version")),
-        "file_format_version": decode(f.attrs.get("file-format-version")),
+        "jpk_version": decode(info.reader.get(first_group, "jpkspm_version")),
+        "file_format_version": decode(info.reader.get(f, "file-format-version")),
         "scan_rate_hz": scan_rate,
         "duty_cycle": info.number("timing-settings.dutyCycle"),
         "grid_reflect": info.reflect,
@@ -468,7 +478,9 @@ def sniff(path: Path) -> bool | None:
     if b"file-format-info" in ends and b"JPK SCAN" in ends:
         return True  # the root attribute (JPK writes it last): no second HDF5 open before read()
     try:
-        with _open(path) as f:  # the attribute may be a variable-length string: heaps checked first
-            return decode(f.attrs.get("file-format-info")) == "JPK SCAN"
+        from ._h5attrs import AttributeReader
+
+        with _open(path) as f:  # the attribute may be a variable-length string: the reader checks heaps
+            return decode(AttributeReader(path, f).get(f, "file-format-info")) == "JPK SCAN"
     except (AfmioError, OSError, RuntimeError, ValueError, KeyError):  # damaged HDF5: not recognisably ours
         return False

@@ -325,39 +325,15 @@ def jpk_tall_page(folder: Path) -> Path:
     return paths[0].parent
 
 
-def _nhf_heap_loop(folder: Path) -> Path:
-    from afmio_testdata.nhf_writer import write_nhf
+def _zero_free_space_record(path: Path) -> Path:
+    """Set the size of the first global heap collection's free-space record to 0.
 
-    path = write_nhf(folder / "scan.nhf", {("Forward", "Z-Axis"): np.zeros((6, 8))})
-    data = bytearray(path.read_bytes())
-    pos = data.find(b"GCOL\x01\x00\x00\x00")
-    (heap_size,) = struct.unpack_from("<Q", data, pos + 8)
-    p = pos + 16
-    while p + 16 <= pos + heap_size:
-        index, _, _, size = struct.unpack_from("<HHIQ", data, p)
-        if index == 0:
-            struct.pack_into("<Q", data, p + 8, 0)
-            break
-        p += 16 + ((size + 7) & ~7)
-    path.write_bytes(bytes(data))
-    return path
-
-
-def h5_global_heap_loop(folder: Path, name: str = "bundle.h5") -> Path:
-    """An HDF5 file whose global heap has a free-space record of size 0.
-
-    HDF5 2.0 walks the collection forever when it reads a variable-length string from
+    HDF5 2.0 walks such a collection forever when it reads a variable-length string from
     it (inside the C library: no signal stops it); afmio must refuse the file first.
     """
-    import h5py
-
-    path = folder / name
-    afmio.save(_stack(), path)
-    with h5py.File(path, "a") as f:
-        f.attrs["note"] = "a variable-length string in the global heap"
     data = bytearray(path.read_bytes())
     pos = data.find(b"GCOL\x01\x00\x00\x00")
-    assert pos >= 0, "h5py wrote no global heap collection"
+    assert pos >= 0, f"{path.name} holds no global heap collection"
     (heap_size,) = struct.unpack_from("<Q", data, pos + 8)
     p = pos + 16
     while p + 16 <= pos + heap_size:
@@ -368,6 +344,39 @@ def h5_global_heap_loop(folder: Path, name: str = "bundle.h5") -> Path:
             return path
         p += 16 + ((size + 7) & ~7)
     raise AssertionError("no free-space record in the collection")
+
+
+def _nhf_heap_loop(folder: Path) -> Path:
+    from afmio_testdata.nhf_writer import write_nhf
+
+    return _zero_free_space_record(write_nhf(folder / "scan.nhf", {("Forward", "Z-Axis"): np.zeros((6, 8))}))
+
+
+def h5_global_heap_loop(folder: Path, name: str = "bundle.h5") -> Path:
+    """An HDF5 bundle with a variable-length string in a global heap HDF5 would loop on."""
+    import h5py
+
+    path = folder / name
+    afmio.save(_stack(), path)
+    with h5py.File(path, "a") as f:
+        f.attrs["note"] = "a variable-length string in the global heap"
+    return _zero_free_space_record(path)
+
+
+def h5jpk_global_heap_loop(folder: Path) -> Path:
+    """An ``.h5-jpk`` movie whose ``motion`` attribute (read on every load) is a
+    variable-length string in a global heap HDF5 would loop on.
+
+    JPK files hold no such strings, so the driver checks heaps only on meeting one.
+    """
+    import h5py
+
+    from afmio_testdata.jpk_builder import H5JpkChannel, write_h5jpk
+
+    path = write_h5jpk(folder / "movie.h5-jpk", [H5JpkChannel("height", data=np.zeros((2, 4, 4), np.int32))])
+    with h5py.File(path, "a") as f:
+        f["Measurement_000"].attrs["motion"] = "topDown"  # a str: h5py stores it variable-length
+    return _zero_free_space_record(path)
 
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {
@@ -389,7 +398,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "jpk-tall-page-file": lambda folder: sorted(jpk_tall_page(folder).glob("*.jpk"))[1],
     "jpk-tall-page": jpk_tall_page,
     "h5-global-heap-loop": h5_global_heap_loop,
-    "nhf-global-heap-loop": lambda folder: _nhf_heap_loop(folder),
+    "nhf-global-heap-loop": _nhf_heap_loop,
+    "h5jpk-global-heap-loop": h5jpk_global_heap_loop,
 }
 
 #: What a capped run does per path: every public read entry point, lazy reads touching frame 0.
