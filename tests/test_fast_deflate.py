@@ -95,7 +95,9 @@ def test_many_chunks_are_read_with_pread_not_through_hdf5(tmp_path, tiny_chunks_
     _bundle_h5(path, data, compression="gzip", chunks=(3, 8, 8))  # 14 x 4 x 4 = 224 chunks
     with h5py.File(path, "r") as f:
         ds = f["data"]
-        chunks = _h5chunks._chunks_in(ds, 0, 40)
+        layout = _h5chunks._layout(ds)
+        assert layout is not None
+        chunks = _h5chunks._chunks_in(ds, layout, 0, 40)
         assert chunks is not None and len(chunks) == 224 and all(c.address > 0 for c in chunks)
         out = np.empty(ds.shape, ds.dtype)
         assert _h5chunks.read_chunked(ds, 0, 40, out)
@@ -309,11 +311,13 @@ def test_small_dataset_in_a_big_chunk_reads_bit_identical_to_h5py(tmp_path, shuf
     with h5py.File(path, "r") as f:
         _mask, raw = f["x"].id.read_direct_chunk(tuple(0 for _ in shape))
         want = tuple(slice(0, s) for s in shape)
-        corner = _h5chunks._corner(raw, f["x"], want, shuffle)
+        layout = _h5chunks._layout(f["x"])
+        assert layout is not None
+        corner = _h5chunks._corner(raw, layout, want, shuffle)
         assert corner is not None  # the windowed path, not a whole-chunk inflate
         assert corner.dtype == np.dtype(dtype) and np.array_equal(corner, values)
         inner = tuple(slice(min(1, s - 1), s) for s in shape)  # not from the chunk's first element
-        assert np.array_equal(_h5chunks._corner(raw, f["x"], inner, shuffle), values[inner])
+        assert np.array_equal(_h5chunks._corner(raw, layout, inner, shuffle), values[inner])
         whole = _h5chunks.read_whole(f["x"])
     assert whole is not None and np.array_equal(whole, values)
 

@@ -577,3 +577,18 @@ def test_folder_with_one_cut_frame_names_it_and_skip_damaged_loads_the_rest(tmp_
     assert main(["info", str(tmp_path / "movie")]) == 1
     err = capsys.readouterr().err
     assert "--skip-damaged" in err and len(err.strip().splitlines()) == 1  # tifffile's lines folded in
+
+
+@pytest.mark.parametrize("flip", [True, False])
+@pytest.mark.parametrize("shape", [(7, 5, 3), (5, 3)])
+def test_scaling_through_a_small_work_buffer_equals_the_float64_formula(monkeypatch, flip, shape):
+    """Frames are scaled a few at a time (here 2 per slab, with a shorter last slab)."""
+    from afmio_builtins import _jpk_common
+
+    monkeypatch.setattr(_jpk_common, "SCALE_WORK_BYTES", 2 * 5 * 3 * 8 if len(shape) == 3 else 8)
+    raw = np.random.default_rng(1).integers(-(1 << 30), 1 << 30, shape, dtype=np.int32)
+    scale = value_scale(3.0517578125e-05 / 7, 1.25e-7, "m")
+    out = np.empty(shape, np.float32)
+    _jpk_common.scale_into(raw, scale, out, flip=flip)
+    want = (raw.astype(np.float64) * scale.multiplier + scale.offset).astype(np.float32)
+    assert np.array_equal(out, want[..., ::-1, :] if flip else want)

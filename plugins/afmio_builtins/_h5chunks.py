@@ -20,6 +20,7 @@ hands them to HDF5 finished (``write_direct_chunk``, filter mask 0).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,17 +69,43 @@ def _pipeline(ds: Any) -> list[int] | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What reading a chunked dataset needs, taken from h5py once per read (its
+    properties cost microseconds each, a large share of a small read)."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype[Any]
+    pipeline: list[int]
+
+    @property
+    def elements(self) -> int:
+        """Elements in one chunk."""
+        return math.prod(self.chunks)
+
+
 def _fast_path_ok(ds: Any, pipeline: list[int] | None) -> bool:
+    dtype = ds.dtype
     return (
         pipeline is not None
         and pipeline in _PIPELINES
         and ds.chunks is not None
-        and ds.dtype.isnative
-        and not ds.dtype.hasobject
-        and ds.dtype.fields is None
-        and ds.dtype.kind in "biuf"
+        and dtype.isnative
+        and not dtype.hasobject
+        and dtype.fields is None
+        and dtype.kind in "biuf"
         and hasattr(ds.id, "read_direct_chunk")
     )
+
+
+def _layout(ds: Any) -> _Layout | None:
+    """The dataset's layout when this module reads it, else None (h5py reads it)."""
+    pipeline = _pipeline(ds)
+    if ds.ndim < 1 or not _fast_path_ok(ds, pipeline):
+        return None
+    assert pipeline is not None
+    return _Layout(tuple(ds.shape), tuple(ds.chunks), ds.dtype, pipeline)
 
 
 def _plain_file(ds: Any) -> bool:
@@ -90,12 +117,12 @@ def _plain_file(ds: Any) -> bool:
         return False
 
 
-def _chunks_in(ds: Any, start: int, stop: int) -> list[_Chunk] | None:
+def _chunks_in(ds: Any, layout: _Layout, start: int, stop: int) -> list[_Chunk] | None:
     """Every stored chunk meeting rows ``start:stop`` of axis 0; None when some are missing."""
-    c0 = ds.chunks[0]
-    grid = [-(-s // c) for s, c in zip(ds.shape, ds.chunks)]
+    c0 = layout.chunks[0]
+    grid = [-(-s // c) for s, c in zip(layout.shape, layout.chunks)]
     first, last = start // c0, -(-stop // c0)
-    expected = (last - first) * int(np.prod(grid[1:], dtype=np.int64))
+    expected = (last - first) * math.prod(grid[1:])
     found: list[_Chunk] = []
     # chunk_iter walks every chunk of the dataset: worth it only when many are wanted.
     if expected > _FEW_CHUNKS and hasattr(ds.id, "chunk_iter") and _plain_file(ds):
@@ -107,22 +134,21 @@ def _chunks_in(ds: Any, start: int, stop: int) -> list[_Chunk] | None:
         ds.id.chunk_iter(keep)
     else:
         for index in np.ndindex(last - first, *grid[1:]):
-            offset = ((first + index[0]) * c0, *(i * c for i, c in zip(index[1:], ds.chunks[1:])))
+            offset = ((first + index[0]) * c0, *(i * c for i, c in zip(index[1:], layout.chunks[1:])))
             found.append(_Chunk(offset, 0, -1, 0))
     if len(found) != expected:
         return None
     return sorted(found, key=lambda c: c.address)
 
 
-def _decode(raw: bytes | bytearray, mask: int, pipeline: list[int], ds: Any, want: tuple[slice, ...]) -> np.ndarray:
+def _decode(raw: bytes | bytearray, mask: int, layout: _Layout, want: tuple[slice, ...]) -> np.ndarray:
     """The part ``want`` of one chunk, after undoing its filters (shuffle runs before deflate)."""
-    itemsize = ds.dtype.itemsize
-    elements = int(np.prod(ds.chunks, dtype=np.int64))
-    nbytes = elements * itemsize
-    active = [code for index, code in enumerate(pipeline) if not mask & (1 << index)]
+    itemsize = layout.dtype.itemsize
+    nbytes = layout.elements * itemsize
+    active = [code for index, code in enumerate(layout.pipeline) if not mask & (1 << index)]
     shuffled = FILTER_SHUFFLE in active and itemsize > 1
     if FILTER_DEFLATE in active:
-        corner = _corner(raw, ds, want, shuffled)
+        corner = _corner(raw, layout, want, shuffled)
         if corner is not None:
             return corner
         data: bytes | bytearray = inflate_zlib(raw, nbytes)
@@ -131,15 +157,14 @@ def _decode(raw: bytes | bytearray, mask: int, pipeline: list[int], ds: Any, wan
     if len(data) != nbytes:
         raise ValueError(f"a chunk holds {len(data)} bytes, not {nbytes}")
     if not shuffled:
-        return np.frombuffer(data, ds.dtype).reshape(ds.chunks)[want]
-    return unshuffle(data, ds.dtype).reshape(ds.chunks)[want]
+        return np.frombuffer(data, layout.dtype).reshape(layout.chunks)[want]
+    return unshuffle(data, layout.dtype).reshape(layout.chunks)[want]
 
 
-def _corner(raw: bytes | bytearray, ds: Any, want: tuple[slice, ...], shuffled: bool) -> np.ndarray | None:
+def _corner(raw: bytes | bytearray, layout: _Layout, want: tuple[slice, ...], shuffled: bool) -> np.ndarray | None:
     """A small part of a big deflated chunk (JPK's 4 values in 1 MB), inflated without
     holding the whole chunk; None when the part is not small."""
-    chunks, dtype = tuple(ds.chunks), ds.dtype
-    elements = int(np.prod(chunks, dtype=np.int64))
+    chunks, dtype, elements = layout.chunks, layout.dtype, layout.elements
     if want[0].stop - want[0].start > elements // 4:
         return None  # most of the chunk (frames' chunks): the whole-chunk inflate is faster
     first = int(np.ravel_multi_index([s.start for s in want], chunks))
@@ -158,7 +183,7 @@ def _corner(raw: bytes | bytearray, ds: Any, want: tuple[slice, ...], shuffled: 
         values = np.frombuffer(piece, dtype)
     flat = np.zeros((), np.int64)  # flat index of every wanted element, from the chunk's strides
     for axis, part in enumerate(want):
-        stride = int(np.prod(chunks[axis + 1 :], dtype=np.int64))
+        stride = math.prod(chunks[axis + 1 :])
         flat = np.add.outer(flat, np.arange(part.start, part.stop, dtype=np.int64) * stride)
     return values[flat - first]
 
@@ -174,23 +199,23 @@ def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
     ValueError
         A chunk is damaged (:class:`~afmio_builtins._zcodec.InflateError`) or has the wrong size.
     """
-    pipeline = _pipeline(ds)
-    if ds.ndim < 1 or not _fast_path_ok(ds, pipeline) or stop <= start or out.size == 0:
+    layout = _layout(ds)
+    if layout is None or stop <= start or out.size == 0:
         return False
-    if int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize < _MIN_CHUNK_BYTES:
+    if layout.elements * layout.dtype.itemsize < _MIN_CHUNK_BYTES:
         return False  # many tiny chunks: HDF5's own C loop does better
-    assert pipeline is not None
     try:
-        chunks = _chunks_in(ds, start, stop)
+        chunks = _chunks_in(ds, layout, start, stop)
     except (RuntimeError, OSError, KeyError, TypeError):
         return False
     if chunks is None:
         return False
     fd = os.open(ds.file.filename, os.O_RDONLY) if chunks and chunks[0].address >= 0 else None
+    direct = ds.id.read_direct_chunk
 
     def fetch(chunk: _Chunk) -> tuple[int, bytes]:
         if fd is None:
-            return ds.id.read_direct_chunk(chunk.offset)
+            return direct(chunk.offset)
         data = os.pread(fd, chunk.size, chunk.address)
         if len(data) != chunk.size:
             raise ValueError("a chunk runs past the end of the file")
@@ -199,15 +224,15 @@ def read_chunked(ds: Any, start: int, stop: int, out: np.ndarray) -> bool:
     def place(chunk: _Chunk) -> None:
         mask, raw = fetch(chunk)
         lo = [max(chunk.offset[0], start), *chunk.offset[1:]]
-        hi = [min(o + c, s) for o, c, s in zip(chunk.offset, ds.chunks, ds.shape)]
+        hi = [min(o + c, s) for o, c, s in zip(chunk.offset, layout.chunks, layout.shape)]
         hi[0] = min(hi[0], stop)
         want = tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, chunk.offset))  # inside the chunk
         out[(slice(lo[0] - start, hi[0] - start), *(slice(a, b) for a, b in zip(lo[1:], hi[1:])))] = _decode(
-            raw, mask, pipeline, ds, want
+            raw, mask, layout, want
         )
 
     try:
-        _run(place, _batches(chunks, ds), parallel=out.nbytes >= _PARALLEL_BYTES and len(chunks) >= 4)
+        _run(place, _batches(chunks, layout), parallel=out.nbytes >= _PARALLEL_BYTES and len(chunks) >= 4)
     except (KeyError, RuntimeError, OSError):  # e.g. a chunk HDF5 will not hand out raw
         return False
     finally:
@@ -228,8 +253,8 @@ def read_whole(ds: Any) -> np.ndarray | None:
     return out if read_chunked(ds, 0, ds.shape[0], out) else None
 
 
-def _batches(chunks: list[_Chunk], ds: Any) -> list[list[_Chunk]]:
-    per = max(1, _BATCH_BYTES // max(1, int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize))
+def _batches(chunks: list[_Chunk], layout: _Layout) -> list[list[_Chunk]]:
+    per = max(1, _BATCH_BYTES // max(1, layout.elements * layout.dtype.itemsize))
     per = min(per, max(1, -(-len(chunks) // (4 * threads()))))  # still several batches per thread
     return [chunks[i : i + per] for i in range(0, len(chunks), per)]
 

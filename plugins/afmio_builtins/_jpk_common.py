@@ -7,6 +7,7 @@ purpose: numpy and the standard library only.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -39,6 +40,9 @@ __all__ = [
 
 #: deflate cannot expand data by more than about 1032:1; more means a lying header.
 MAX_DEFLATE_RATIO = 1032
+
+#: Float64 work buffer of :func:`scale_into` (at least one frame).
+SCALE_WORK_BYTES = 256 << 10
 
 #: The key of the IANA time zone in JPK settings / header properties (``Europe/Paris``).
 TIME_ZONE_KEY = "metadata.user.timezone"
@@ -326,16 +330,21 @@ def is_bidirectional(
     return bool(float(np.median(known)) * scan_rate / lines < 0.7)
 
 
-def scale_into(
-    raw: np.ndarray, scale: ValueScale, out: np.ndarray, *, flip: bool, work: np.ndarray | None = None
-) -> None:
+def scale_into(raw: np.ndarray, scale: ValueScale, out: np.ndarray, *, flip: bool) -> None:
     """Write ``raw * multiplier + offset`` into ``out`` (float32), rows reversed if ``flip``.
 
-    The affine map runs in float64 (one rounding to float32 at the end) through a
-    work buffer the size of ``raw``, so no float64 copy of the whole stack exists.
+    The affine map runs in float64 (one rounding to float32 at the end), a few frames
+    at a time through one small work buffer: no float64 copy of the stack exists, and
+    the buffer stays in cache instead of costing fresh pages.
     """
-    if work is None or work.shape != raw.shape:
-        work = np.empty(raw.shape, np.float64)
-    np.multiply(raw, scale.multiplier, out=work)
-    target = out[..., ::-1, :] if flip else out
-    np.add(work, scale.offset, out=target, casting="same_kind")
+    if raw.ndim == 2:
+        raw, out = raw[None], out[None]
+    frame_bytes = math.prod(raw.shape[1:]) * 8
+    per = max(1, SCALE_WORK_BYTES // max(1, frame_bytes))
+    work = np.empty((min(per, raw.shape[0]), *raw.shape[1:]), np.float64)
+    for a in range(0, raw.shape[0], per):
+        b = min(raw.shape[0], a + per)
+        part = work[: b - a]
+        np.multiply(raw[a:b], scale.multiplier, out=part)
+        target = out[a:b, ::-1, :] if flip else out[a:b]
+        np.add(part, scale.offset, out=target, casting="same_kind")
