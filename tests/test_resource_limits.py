@@ -44,6 +44,16 @@ def test_memory_check_names_the_size_and_the_lazy_way(monkeypatch):
     assert isinstance(info.value, MemoryError)
 
 
+def test_small_allocations_do_not_ask_the_system(monkeypatch):
+    def no_asking():
+        raise AssertionError("reading /proc for a few kilobytes costs more than the read")
+
+    monkeypatch.setattr(limits, "available_memory", no_asking)
+    limits.check_memory("f.npz", limits.UNCHECKED_BYTES - 1, "data")
+    with pytest.raises(AssertionError):
+        limits.check_memory("f.npz", limits.UNCHECKED_BYTES, "data")
+
+
 def test_available_memory_sees_the_address_space_cap():
     import resource
     import subprocess

@@ -290,6 +290,7 @@ def test_from_source_refuses_an_eager_read_larger_than_memory(monkeypatch):
     from afmio.errors import ResourceError
 
     monkeypatch.setattr(limits, "available_memory", lambda: 1000)
+    monkeypatch.setattr(limits, "UNCHECKED_BYTES", 0)
     src = CountingSource(np.zeros((4, 10, 10), np.float32))  # 1600 bytes > half of 1000
     with pytest.raises(ResourceError, match="lazy=True"):
         AFMImageStack.from_source(src, 1.0, "c", "movie.xyz", lazy=False)

@@ -64,6 +64,8 @@ MAX_RATIO: dict[str, float] = {
 #: Allowance on top of the ratio, so tiny files with small headers are never refused.
 SLACK_BYTES = 1 << 20
 
+#: Eager allocations smaller than this are not checked against the available memory.
+UNCHECKED_BYTES = 32 << 20
 #: Fraction of the available memory an eager load may take (the rest is headroom for copies).
 MEMORY_FRACTION = 0.5
 
@@ -156,7 +158,13 @@ LAZY_HINT = "read it lazily with lazy=True (the command line always does)"
 
 
 def check_memory(path: PathLikeStr, n_bytes: int, what: str, *, hint: str | None = LAZY_HINT) -> None:
-    """Refuse an eager allocation that does not fit in memory (:class:`ResourceError`)."""
+    """Refuse an eager allocation that does not fit in memory (:class:`ResourceError`).
+
+    Allocations under :data:`UNCHECKED_BYTES` always fit: asking the system (``/proc``
+    and the address-space limit) costs more than reading a small file.
+    """
+    if n_bytes < UNCHECKED_BYTES:
+        return
     available = available_memory()
     if available is None or n_bytes <= MEMORY_FRACTION * available:
         return

@@ -20,6 +20,7 @@ hands them to HDF5 finished (``write_direct_chunk``, filter mask 0).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -133,7 +134,7 @@ def _chunks_in(ds: Any, layout: _Layout, start: int, stop: int) -> list[_Chunk] 
 
         ds.id.chunk_iter(keep)
     else:
-        for index in np.ndindex(last - first, *grid[1:]):
+        for index in itertools.product(range(last - first), *(range(g) for g in grid[1:])):
             offset = ((first + index[0]) * c0, *(i * c for i, c in zip(index[1:], layout.chunks[1:])))
             found.append(_Chunk(offset, 0, -1, 0))
     if len(found) != expected:
