@@ -138,7 +138,9 @@ def _afmio() -> Any:
     implementation module on first use, so that happens here, as playNano's imports do.
     """
     import afmio
+    import afmio.progress
 
+    afmio.progress.set_enabled(False)  # no bars drawn inside a timed call
     for driver in afmio.registry.drivers():
         for role in ("read", "write", "sniff"):
             if driver.can(role):

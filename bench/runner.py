@@ -72,7 +72,6 @@ def run_once(case: Case, env: Environment) -> dict[str, Any]:
     # Bytecode caching stays on, as for any user: numpy's installed modules have their
     # .pyc files, and afmio's (an editable install) get theirs on the first run.
     child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    child_env["AFMIO_PROGRESS"] = "0"
     with tempfile.TemporaryDirectory(prefix="afmio-bench-run-") as tmp:
         time_file = Path(tmp) / "time"
         if env.gnu_time:
