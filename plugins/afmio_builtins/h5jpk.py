@@ -108,8 +108,7 @@ class _Info:
     """Header facts of one file (attributes and dataset shapes only)."""
 
     measurement: Any
-    attrs: Any  # the measurement's attributes (a BoundAttributes)
-    reader: Any  # the file's AttributeReader, for the other objects' attributes
+    reader: Any  # the file's AttributeReader: every attribute is read through it
     n_measurements: int
     channels: dict[str, tuple[str, str]]  # key -> (group name, dataset name)
     ilength: int
@@ -118,12 +117,12 @@ class _Info:
     pixel_size_y_nm: float
 
     def attr(self, name: str) -> Any:
-        return self.attrs.get(name)
+        return self.reader.get(self.measurement, name)
 
     def number(self, name: str) -> float | None:
         """A measurement attribute as a finite float, or None (absent or unreadable)."""
         try:
-            out = _num(self.attrs, name)
+            out = _num(self.reader.of(self.measurement), name)
         except (TypeError, ValueError, IndexError):
             return None
         return out if out is not None and np.isfinite(out) else None
@@ -189,7 +188,7 @@ def _inspect(f: Any, path: Path) -> _Info:
         raise CorruptFileError(path, f"grid size {il} x {jl} is not whole pixels")
     px = ul / il * 1e9
     py = need("vlength") / jl * 1e9 if m_attrs.get(GRID + "vlength") is not None else px
-    return _Info(m, m_attrs, reader, len(names), chans, int(il), int(jl), px, py)
+    return _Info(m, reader, len(names), chans, int(il), int(jl), px, py)
 
 
 def _member_groups(parent: Any, prefix: bytes) -> list[tuple[str, Any]]:

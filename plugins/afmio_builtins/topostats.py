@@ -58,6 +58,7 @@ from afmio.ioutil import check_allocation
 
 from ._h5heap import global_heap_damage
 from ._h5util import open_h5
+from .hdf5 import H5PY_ERRORS
 
 __all__ = ["TopoStatsCodec", "channels", "probe", "read", "sniff"]
 
@@ -120,7 +121,7 @@ class TopoStatsCodec(FrameCodec):
     format_name = "TopoStats"
     member_patterns = ("*.topostats",)
     default_order = ("image",)
-    library_errors = (OSError, RuntimeError, TypeError)  # h5py's, on damaged files
+    library_errors = H5PY_ERRORS
 
     def sniff(self, path: Path) -> bool | None:
         try:
