@@ -91,7 +91,7 @@ class AttributeReader:
             layout = _INTEGERS.get((ftype.get_sign() != _h5t.SGN_NONE, size))
         elif kind == _h5t.FLOAT:
             layout = _FLOATS.get(size)
-        elif kind == _h5t.STRING and not ftype.is_variable_str():
+        elif kind == _h5t.STRING and size > 0 and not ftype.is_variable_str():  # size 0: damage, h5py says so
             layout = (np.dtype(f"S{size}"), ftype)  # the file's type: its padding is undone by HDF5
         else:
             layout = None
